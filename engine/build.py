@@ -1,0 +1,82 @@
+"""Spec -> torch nn.Module that runs the layer graph in topological order."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from engine import layers as L
+from engine.spec import Spec, SpecError, errors
+
+
+class Merge(nn.Module):
+    """Joins several inputs: element-wise sum (residual Add) or channel concat."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.op == "add":
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x
+            return out
+        return torch.cat(xs, dim=1)  # dim 0 is the batch
+
+    def extra_repr(self) -> str:
+        return self.op
+
+
+class GraphNet(nn.Module):
+    """The design as a module; ``forward`` returns the Output layer's values (logits).
+
+    ``layers`` is a ModuleDict keyed by layer id, so state_dict keys read
+    ``layers.dense1.weight`` and match the design.
+    """
+
+    def __init__(self, spec: Spec, report: L.Report):
+        super().__init__()
+        self.input_id = report.input_id
+        self.output_id = report.output_id
+        self.order = [lid for lid in report.order if lid in report.shapes]
+        self.sources = {lid: spec.inputs_of(lid) for lid in self.order}
+        self.shapes = dict(report.shapes)
+        self.kinds = {lay.id: lay.kind for lay in spec.layers}
+        self.layers = nn.ModuleDict()
+        for lid in self.order:
+            lay = spec.layer(lid)
+            if lay.kind == "Input":
+                continue
+            # construction order = topological order, so the seed fixes every weight
+            self.layers[lid] = L.REGISTRY[lay.kind].make(report.in_shapes[lid], report.shapes[lid], lay.params)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x, keep=False)[self.output_id]
+
+    def forward_all(self, x: torch.Tensor, keep: bool = True) -> dict[str, torch.Tensor]:
+        """Every node's output for batch ``x`` (keep=False drops values no longer needed)."""
+        vals: dict[str, torch.Tensor] = {self.input_id: x}
+        for lid in self.order:
+            if lid == self.input_id:
+                continue
+            srcs = self.sources[lid]
+            mod = self.layers[lid]
+            vals[lid] = mod(*[vals[s] for s in srcs]) if len(srcs) > 1 else mod(vals[srcs[0]])
+        if not keep:
+            return {self.output_id: vals[self.output_id]}
+        return vals
+
+
+def build(spec: Spec, data_info=None, seed: int | None = None) -> GraphNet:
+    """Build the module; raises SpecError listing every problem if the design is invalid."""
+    from engine import datasets
+    from engine.spec import validate
+
+    if data_info is None:
+        data_info = datasets.describe(spec.dataset)
+    problems = errors(validate(spec, data_info))
+    if problems:
+        raise SpecError(problems)
+    report = L.infer(spec, data_info)
+    torch.manual_seed(spec.training.seed if seed is None else seed)
+    return GraphNet(spec, report)

@@ -1,0 +1,308 @@
+"""Datasets: generated 2-D sets, iris, digits and the user's CSV files.
+
+``describe`` is cheap (no torch, no sklearn) so shapes can be checked while the GUI starts;
+``load`` makes the arrays. Features are standardised with training-set statistics only.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.spec import DatasetSpec
+
+TWO_D = ("xor", "circles", "gaussians", "spiral", "moons")
+
+
+@dataclass(frozen=True)
+class DataParam:
+    name: str
+    type: str  # "int" | "float" | "str" | "path"
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+
+
+_COMMON = (
+    DataParam("val_fraction", "float", 0.2, "Share of points held out for validation", 0.05, 0.9),
+    DataParam("seed", "int", 0, "Random seed for generating and splitting", 0, 2**31 - 1),
+)
+_TWO_D = (
+    DataParam("n_points", "int", 400, "Number of points generated", 20, 100000),
+    DataParam("noise", "float", 0.1, "Gaussian noise added to each point", 0.0, 2.0),
+)
+DATASET_PARAMS: dict[str, tuple[DataParam, ...]] = {
+    "xor": _TWO_D + _COMMON,
+    "circles": _TWO_D + _COMMON,
+    "moons": _TWO_D + _COMMON,
+    "gaussians": _TWO_D + (DataParam("classes", "int", 2, "Number of clusters / classes", 2, 8),) + _COMMON,
+    "spiral": _TWO_D + (DataParam("classes", "int", 2, "Number of spiral arms / classes", 2, 8),) + _COMMON,
+    "iris": _COMMON,
+    "digits": _COMMON,
+    "csv": (DataParam("path", "path", "", "CSV file with a header row"),
+            DataParam("label_column", "str", "label", "Name of the column holding the class")) + _COMMON,
+}
+DATASET_HELP = {
+    "xor": "Four quadrants; opposite corners share a class. Needs a hidden layer.",
+    "circles": "A ring around a disc. Needs a non-linear boundary.",
+    "gaussians": "Separate Gaussian blobs, one per class.",
+    "spiral": "Interleaved spiral arms - the hard one.",
+    "moons": "Two interleaving half-moons.",
+    "iris": "Fisher's iris flowers: 4 measurements, 3 species (150 samples).",
+    "digits": "8x8 images of hand-written digits, 10 classes (1797 samples).",
+    "csv": "Your own CSV: numeric feature columns plus a label column.",
+}
+
+
+@dataclass
+class DataInfo:
+    """What a model needs to know about a dataset before its data is loaded."""
+
+    kind: str
+    input_shape: tuple[int, ...]
+    n_classes: int
+    class_names: list[str]
+    feature_names: list[str] = field(default_factory=list)
+
+    @property
+    def is_2d(self) -> bool:
+        return self.input_shape == (2,)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+
+@dataclass
+class Data:
+    """Arrays ready to train on: x float32, y int64 class indices."""
+
+    info: DataInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    mean: np.ndarray  # standardisation statistics (training set) so raw points can be mapped
+    std: np.ndarray
+    raw_x_train: np.ndarray | None = None  # before standardisation, for plots in data units
+    raw_x_val: np.ndarray | None = None
+
+
+def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
+    """The dataset's params with defaults filled in; ValueError names a bad field."""
+    schema = DATASET_PARAMS.get(ds.kind)
+    if schema is None:
+        raise ValueError(f"dataset.kind: unknown dataset {ds.kind!r} - choose one of {', '.join(all_kinds())}")
+    out = {p.name: p.default for p in schema}
+    for k, v in ds.params.items():
+        par = next((p for p in schema if p.name == k), None)
+        if par is None:
+            raise ValueError(f"dataset.params.{k}: not a parameter of {ds.kind} - remove it")
+        if par.type in ("int", "float"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"dataset.params.{k}: must be a number, got {v!r}")
+            if par.type == "int" and not float(v).is_integer():
+                raise ValueError(f"dataset.params.{k}: must be a whole number, got {v}")
+            if v < par.min or v > par.max:
+                raise ValueError(f"dataset.params.{k}: {v} is outside {par.min:g}..{par.max:g}")
+            v = int(v) if par.type == "int" else float(v)
+        elif not isinstance(v, str):
+            raise ValueError(f"dataset.params.{k}: must be text, got {v!r}")
+        out[k] = v
+    return out
+
+
+def all_kinds() -> list[str]:
+    """Every dataset kind, built-in and image."""
+    try:
+        from engine import images
+        return list(DATASET_PARAMS) + list(images.IMAGE_KINDS)
+    except ImportError:
+        return list(DATASET_PARAMS)
+
+
+def _is_image_kind(kind: str) -> bool:
+    try:
+        from engine import images
+    except ImportError:
+        return False
+    return kind in images.IMAGE_KINDS
+
+
+def describe(ds: DatasetSpec) -> DataInfo:
+    """Input shape and classes without generating data (a CSV's header is read)."""
+    if _is_image_kind(ds.kind):
+        from engine import images
+        return images.describe(ds)
+    p = resolve_params(ds)
+    k = ds.kind
+    if k in TWO_D:
+        n = p.get("classes", 2)
+        return DataInfo(k, (2,), n, [f"class {i}" for i in range(n)], ["x1", "x2"])
+    if k == "iris":
+        return DataInfo(k, (4,), 3, ["setosa", "versicolor", "virginica"],
+                        ["sepal length", "sepal width", "petal length", "petal width"])
+    if k == "digits":
+        return DataInfo(k, (1, 8, 8), 10, [str(i) for i in range(10)])
+    if k == "csv":
+        header, labels, _ = _read_csv(p["path"], p["label_column"])
+        return DataInfo(k, (len(header),), len(labels), labels, header)
+    raise ValueError(f"unknown dataset kind {k!r}")
+
+
+# ---- generators ---------------------------------------------------------------------------
+
+def _two_d(kind: str, p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n, noise = p["n_points"], p["noise"]
+    if kind == "xor":
+        x = rng.uniform(-1, 1, size=(n, 2))
+        # keep points off the axes a little so the four quadrants read clearly
+        x += np.sign(x) * 0.05
+        y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(np.int64)
+        x = x + rng.normal(0, noise * 0.5, size=x.shape)
+    elif kind == "circles":
+        y = rng.integers(0, 2, size=n)
+        r = np.where(y == 0, rng.uniform(0, 0.5, n), rng.uniform(0.7, 1.0, n))
+        t = rng.uniform(0, 2 * np.pi, n)
+        x = np.stack([r * np.cos(t), r * np.sin(t)], 1) + rng.normal(0, noise * 0.5, (n, 2))
+    elif kind == "gaussians":
+        c = p["classes"]
+        y = rng.integers(0, c, size=n)
+        ang = 2 * np.pi * np.arange(c) / c + np.pi / 4
+        centres = np.stack([np.cos(ang), np.sin(ang)], 1) * 0.8
+        x = centres[y] + rng.normal(0, 0.25 + noise, (n, 2))
+    elif kind == "spiral":
+        c = p["classes"]
+        y = np.repeat(np.arange(c), int(math.ceil(n / c)))[:n]
+        rng.shuffle(y)
+        t = rng.uniform(0, 1, n)
+        r = 0.1 + 0.9 * t
+        ang = t * 3.5 * np.pi + 2 * np.pi * y / c
+        x = np.stack([r * np.sin(ang), r * np.cos(ang)], 1) + rng.normal(0, noise * 0.2, (n, 2))
+    elif kind == "moons":
+        y = rng.integers(0, 2, size=n)
+        t = rng.uniform(0, np.pi, n)
+        x = np.where(y[:, None] == 0,
+                     np.stack([np.cos(t), np.sin(t)], 1),
+                     np.stack([1 - np.cos(t), 0.5 - np.sin(t)], 1))
+        x = (x - [0.5, 0.25]) / 1.2 + rng.normal(0, noise * 0.5, (n, 2))
+    else:
+        raise ValueError(kind)
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple[np.ndarray, np.ndarray]]:
+    """(feature names, class names, (x, y)); ValueError with row/column on bad values."""
+    if not path:
+        raise ValueError("dataset.params.path: choose a CSV file")
+    if not os.path.isfile(path):
+        raise ValueError(f"dataset.params.path: no file at {path}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"dataset.params.path: cannot read {path} as CSV ({exc})") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if len(rows) < 3:
+        raise ValueError(f"{os.path.basename(path)}: needs a header row and at least two data rows")
+    header = [h.strip() for h in rows[0]]
+    if label_column not in header:
+        raise ValueError(f"{os.path.basename(path)}: no column named '{label_column}' "
+                         f"(columns: {', '.join(header)}) - set dataset.params.label_column")
+    li = header.index(label_column)
+    feats = [h for i, h in enumerate(header) if i != li]
+    if not feats:
+        raise ValueError(f"{os.path.basename(path)}: no feature columns besides '{label_column}'")
+    xs, labels = [], []
+    for rn, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{os.path.basename(path)} line {rn}: {len(row)} values but the header has {len(header)}")
+        vals = []
+        for i, cell in enumerate(row):
+            if i == li:
+                continue
+            cell = cell.strip()
+            if cell == "":
+                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': missing value - fill or drop the row")
+            try:
+                v = float(cell)
+            except ValueError:
+                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': "
+                                 f"'{cell}' is not a number - features must be numeric") from None
+            if not math.isfinite(v):
+                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': '{cell}' is not finite")
+            vals.append(v)
+        lab = row[li].strip()
+        if lab == "":
+            raise ValueError(f"{os.path.basename(path)} line {rn}: missing label in '{label_column}'")
+        xs.append(vals)
+        labels.append(lab)
+    names = sorted(set(labels), key=lambda s: (_num_key(s), s))
+    if len(names) < 2:
+        raise ValueError(f"{os.path.basename(path)}: column '{label_column}' has only one class")
+    if len(names) > 1000:
+        raise ValueError(f"{os.path.basename(path)}: {len(names)} classes in '{label_column}' - is it the right column?")
+    index = {n: i for i, n in enumerate(names)}
+    return feats, names, (np.asarray(xs, np.float32), np.asarray([index[s] for s in labels], np.int64))
+
+
+def _num_key(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        return math.inf
+
+
+def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Generator):
+    """Stratified split so every class appears in both parts."""
+    val_idx = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rng.shuffle(idx)
+        k = max(1, int(round(len(idx) * val_fraction))) if len(idx) > 1 else 0
+        val_idx.extend(idx[:k])
+    mask = np.zeros(len(y), bool)
+    mask[np.asarray(val_idx, int)] = True
+    tr, va = np.flatnonzero(~mask), np.flatnonzero(mask)
+    rng.shuffle(tr)
+    rng.shuffle(va)
+    return x[tr], y[tr], x[va], y[va]
+
+
+def load(ds: DatasetSpec) -> Data:
+    """Generate or read the dataset, split it, and standardise with training statistics."""
+    if _is_image_kind(ds.kind):
+        from engine import images
+        return images.load(ds)
+    info = describe(ds)
+    p = resolve_params(ds)
+    rng = np.random.default_rng(p["seed"])
+    if ds.kind in TWO_D:
+        x, y = _two_d(ds.kind, p, rng)
+    elif ds.kind == "iris":
+        from sklearn.datasets import load_iris
+        b = load_iris()
+        x, y = b.data.astype(np.float32), b.target.astype(np.int64)
+    elif ds.kind == "digits":
+        from sklearn.datasets import load_digits
+        b = load_digits()
+        x, y = (b.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), b.target.astype(np.int64)
+    else:  # csv
+        _, _, (x, y) = _read_csv(p["path"], p["label_column"])
+    xt, yt, xv, yv = _split(x, y, p["val_fraction"], rng)
+    return standardise(info, xt, yt, xv, yv)
+
+
+def standardise(info: DataInfo, xt, yt, xv, yv) -> Data:
+    """Zero mean, unit variance per feature (per channel for images), training set only."""
+    axes = (0, 2, 3) if xt.ndim == 4 else (0,)
+    mean = xt.mean(axis=axes, keepdims=True)
+    std = xt.std(axis=axes, keepdims=True)
+    std = np.where(std < 1e-8, 1.0, std)
+    norm = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
+    return Data(info, norm(xt), yt, norm(xv), yv, mean.squeeze(0), std.squeeze(0), xt, xv)

@@ -1,0 +1,378 @@
+"""The network design as plain data, its versioned JSON form and its validation.
+
+Nothing here imports torch or Qt: the GUI reads designs before torch has loaded.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FORMAT_NAME = "neural-playground-design"
+FORMAT_VERSION = 1
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+LOSSES = ("cross_entropy", "bce", "mse")
+SCHEDULES = ("none", "step", "exponential", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class SpecError(ValueError):
+    """A design that cannot be read or used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem] | list[str]):
+        self.problems = [p if isinstance(p, Problem) else Problem("design", str(p)) for p in problems]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a design: where (a layer id or a field path) and what to do."""
+
+    where: str
+    message: str
+    severity: str = "error"  # "error" blocks training; "warning" is only shown
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class LayerSpec:
+    id: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    pos: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class EdgeSpec:
+    src: str
+    dst: str
+
+
+@dataclass
+class DatasetSpec:
+    kind: str = "xor"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingSpec:
+    optimizer: str = "adam"
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD and RMSprop
+    nesterov: bool = False  # SGD
+    weight_decay: float = 0.0  # the optimiser's own decay (decoupled for AdamW)
+    batch_size: int = 32
+    epochs: int = 100
+    loss: str = "cross_entropy"
+    l1: float = 0.0
+    l2: float = 0.0
+    lr_schedule: str = "none"
+    step_size: int = 30  # epochs between decays for the "step" schedule
+    gamma: float = 0.5  # decay factor for "step" and "exponential"
+    grad_clip: float = 0.0  # max global grad norm; 0 disables
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class Spec:
+    """A whole design: the single source of truth the GUI edits and the engine trains."""
+
+    name: str = "untitled"
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)
+    layers: list[LayerSpec] = field(default_factory=list)
+    edges: list[EdgeSpec] = field(default_factory=list)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    notes: str = ""
+
+    # ---- convenience -------------------------------------------------------------
+    def layer(self, layer_id: str) -> LayerSpec | None:
+        return next((lay for lay in self.layers if lay.id == layer_id), None)
+
+    def inputs_of(self, layer_id: str) -> list[str]:
+        return [e.src for e in self.edges if e.dst == layer_id]
+
+    def outputs_of(self, layer_id: str) -> list[str]:
+        return [e.dst for e in self.edges if e.src == layer_id]
+
+    def new_id(self, kind: str) -> str:
+        """A fresh id such as ``dense3`` that no layer uses yet."""
+        base = re.sub(r"[^a-z0-9]", "", kind.lower()) or "layer"
+        used = {lay.id for lay in self.layers}
+        i = 1
+        while f"{base}{i}" in used:
+            i += 1
+        return f"{base}{i}"
+
+    def copy(self) -> Spec:
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict:
+        return spec_to_dict(self)
+
+    def to_json(self) -> str:
+        return dumps(self)
+
+
+# ---- JSON ----------------------------------------------------------------------------
+
+def spec_to_dict(spec: Spec) -> dict:
+    """Plain dict in the on-disk layout (stable key order)."""
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "name": spec.name,
+        "notes": spec.notes,
+        "dataset": {"kind": spec.dataset.kind, "params": dict(sorted(spec.dataset.params.items()))},
+        "layers": [
+            {"id": lay.id, "kind": lay.kind, "params": dict(sorted(lay.params.items())),
+             "pos": [round(float(lay.pos[0]), 2), round(float(lay.pos[1]), 2)]}
+            for lay in spec.layers
+        ],
+        "edges": [{"from": e.src, "to": e.dst} for e in spec.edges],
+        "training": asdict(spec.training),
+    }
+
+
+def dumps(spec: Spec) -> str:
+    return json.dumps(spec_to_dict(spec), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def _expect(cond: bool, problems: list[Problem], where: str, msg: str) -> bool:
+    if not cond:
+        problems.append(Problem(where, msg))
+    return cond
+
+
+def _is_plain_value(v: Any) -> bool:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return True
+    if isinstance(v, (int, float)):
+        return math.isfinite(v)
+    return False
+
+
+def spec_from_dict(data: Any) -> Spec:
+    """Read a design dict, raising SpecError listing every structural problem.
+
+    Hostile input is expected: anything that is not the documented shape is refused
+    with a message, never passed on.
+    """
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        raise SpecError([Problem("file", "the top level must be a JSON object {...}")])
+    fmt = data.get("format")
+    if fmt != FORMAT_NAME:
+        problems.append(Problem("format", f'expected "{FORMAT_NAME}", got {fmt!r} - is this a Neural Playground design?'))
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(Problem("version", "missing or not a positive integer"))
+    elif version > FORMAT_VERSION:
+        problems.append(Problem("version", f"file version {version} is newer than this app reads ({FORMAT_VERSION}); update Neural Playground"))
+    if problems:
+        raise SpecError(problems)
+    data = _migrate(data, version)
+
+    spec = Spec()
+    name = data.get("name", "untitled")
+    if _expect(isinstance(name, str), problems, "name", "must be a string"):
+        spec.name = name[:200]
+    notes = data.get("notes", "")
+    if isinstance(notes, str):
+        spec.notes = notes[:10000]
+
+    ds = data.get("dataset", {})
+    if _expect(isinstance(ds, dict), problems, "dataset", "must be an object with kind and params"):
+        kind = ds.get("kind", "xor")
+        params = ds.get("params", {})
+        if _expect(isinstance(kind, str), problems, "dataset.kind", "must be a string"):
+            spec.dataset.kind = kind
+        if _expect(isinstance(params, dict), problems, "dataset.params", "must be an object"):
+            for k, v in params.items():
+                if _expect(_is_plain_value(v), problems, f"dataset.params.{k}", "must be a number, string or boolean"):
+                    spec.dataset.params[str(k)] = v
+
+    layers = data.get("layers", [])
+    if _expect(isinstance(layers, list), problems, "layers", "must be a list"):
+        if len(layers) > 500:
+            problems.append(Problem("layers", f"{len(layers)} layers is more than the 500 this app handles"))
+            layers = []
+        for i, raw in enumerate(layers):
+            where = f"layers[{i}]"
+            if not _expect(isinstance(raw, dict), problems, where, "must be an object with id, kind, params"):
+                continue
+            lid, kind = raw.get("id"), raw.get("kind")
+            if not _expect(isinstance(lid, str) and bool(_ID_RE.match(lid)), problems, where,
+                           f"id {lid!r} must be a name like dense1 (letters, digits, _; not starting with a digit)"):
+                continue
+            if not _expect(isinstance(kind, str), problems, lid, "kind must be a string"):
+                continue
+            params = raw.get("params", {})
+            clean: dict[str, Any] = {}
+            if _expect(isinstance(params, dict), problems, f"{lid}.params", "must be an object"):
+                for k, v in params.items():
+                    if _expect(_is_plain_value(v), problems, f"{lid}.{k}", "must be a number, string or boolean"):
+                        clean[str(k)] = v
+            pos = raw.get("pos", [0, 0])
+            if not (isinstance(pos, (list, tuple)) and len(pos) == 2
+                    and all(isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) for p in pos)):
+                problems.append(Problem(f"{lid}.pos", "must be [x, y] numbers"))
+                pos = [0, 0]
+            spec.layers.append(LayerSpec(lid, kind, clean, (float(pos[0]), float(pos[1]))))
+
+    edges = data.get("edges", [])
+    if _expect(isinstance(edges, list), problems, "edges", "must be a list"):
+        for i, raw in enumerate(edges[:5000]):
+            if (isinstance(raw, dict) and isinstance(raw.get("from"), str) and isinstance(raw.get("to"), str)):
+                spec.edges.append(EdgeSpec(raw["from"], raw["to"]))
+            else:
+                problems.append(Problem(f"edges[{i}]", 'must be {"from": layer id, "to": layer id}'))
+
+    tr = data.get("training", {})
+    if _expect(isinstance(tr, dict), problems, "training", "must be an object"):
+        defaults = TrainingSpec()
+        for k, v in tr.items():
+            if not hasattr(defaults, k):
+                problems.append(Problem(f"training.{k}", "unknown setting - remove it"))
+                continue
+            want = type(getattr(defaults, k))
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, want) or isinstance(v, bool) != (want is bool):
+                problems.append(Problem(f"training.{k}", f"must be a {want.__name__}, got {v!r}"))
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                problems.append(Problem(f"training.{k}", "must be a finite number"))
+                continue
+            setattr(spec.training, k, v)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _migrate(data: dict, version: int) -> dict:
+    """Bring an older file up to FORMAT_VERSION (only version 1 exists so far)."""
+    return data
+
+
+def loads(text: str) -> Spec:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SpecError([Problem("file", f"not valid JSON ({exc}) - was the file truncated or edited by hand?")]) from None
+    return spec_from_dict(data)
+
+
+MAX_FILE_BYTES = 5_000_000
+
+
+def load(path: str | os.PathLike) -> Spec:
+    """Read a design file; raises SpecError (never anything else for bad content)."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise SpecError([Problem("file", f"{size} bytes is too large for a design file")])
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise SpecError([Problem("file", "not a text file - choose a .json design")]) from None
+    except OSError as exc:
+        raise SpecError([Problem("file", f"cannot read {path}: {exc.strerror or exc}")]) from None
+    return loads(text)
+
+
+def save(spec: Spec, path: str | os.PathLike) -> None:
+    """Write atomically: a temporary file in the same folder, then rename over the target."""
+    write_text_atomic(path, dumps(spec))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".np-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---- validation ----------------------------------------------------------------------
+
+def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
+    """Every problem with the design at once: graph, params, training settings, shapes.
+
+    ``data_info`` (an engine.datasets.DataInfo) supplies the input shape and class count
+    for shape checks; without it the dataset is looked up (cheap, no torch).
+    """
+    from engine import layers as L  # local: layers imports spec
+
+    problems: list[Problem] = []
+    problems += _validate_training(spec)
+    if data_info is None:
+        from engine import datasets
+        try:
+            data_info = datasets.describe(spec.dataset)
+        except ValueError as exc:
+            problems.append(Problem("dataset", str(exc)))
+            data_info = None
+    report = L.infer(spec, data_info)
+    problems += report.problems
+    return problems
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def _validate_training(spec: Spec) -> list[Problem]:
+    t = spec.training
+    out: list[Problem] = []
+
+    def bad(fld: str, msg: str) -> None:
+        out.append(Problem(f"training.{fld}", msg))
+
+    if t.optimizer not in OPTIMIZERS:
+        bad("optimizer", f"unknown optimiser {t.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if t.loss not in LOSSES:
+        bad("loss", f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
+    if t.lr_schedule not in SCHEDULES:
+        bad("lr_schedule", f"unknown schedule {t.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if t.device not in DEVICES:
+        bad("device", f"unknown device {t.device!r}; choose one of {', '.join(DEVICES)}")
+    if not (0 < t.lr <= 100):
+        bad("lr", f"learning rate {t.lr} must be in (0, 100]")
+    if not (1 <= t.batch_size <= 65536):
+        bad("batch_size", f"{t.batch_size} must be between 1 and 65536")
+    if not (1 <= t.epochs <= 100000):
+        bad("epochs", f"{t.epochs} must be between 1 and 100000")
+    for fld in ("l1", "l2", "weight_decay", "grad_clip"):
+        if getattr(t, fld) < 0:
+            bad(fld, "must be 0 or more")
+    if not (0 <= t.momentum < 1):
+        bad("momentum", f"{t.momentum} must be in [0, 1)")
+    if t.nesterov and (t.optimizer != "sgd" or t.momentum == 0):
+        bad("nesterov", "Nesterov needs SGD with momentum > 0")
+    if not (0 < t.gamma <= 1):
+        bad("gamma", f"{t.gamma} must be in (0, 1]")
+    if t.step_size < 1:
+        bad("step_size", "must be at least 1 epoch")
+    if not (0 <= t.seed < 2**31):
+        bad("seed", "must be between 0 and 2^31-1")
+    return out

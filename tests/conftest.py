@@ -1,0 +1,12 @@
+"""Shared test set-up: Qt runs offscreen and never touches the user's settings."""
+import os
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NP_SETTINGS_ORG", "NeuralPlaygroundTests")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+EXAMPLES = os.path.join(ROOT, "assets", "examples")
