@@ -162,9 +162,11 @@ def _two_d(kind: str, p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np
     if kind == "xor":
         x = rng.uniform(-1, 1, size=(n, 2))
         # keep points off the axes a little so the four quadrants read clearly
-        x += np.sign(x) * 0.05
+        x += np.sign(x) * 0.1
+        # as in TensorFlow Playground, the label follows the noisy point, so noise blurs
+        # the quadrants' edges without making the set inseparable
+        x = x + rng.normal(0, noise * 0.3, size=x.shape)
         y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(np.int64)
-        x = x + rng.normal(0, noise * 0.5, size=x.shape)
     elif kind == "circles":
         y = rng.integers(0, 2, size=n)
         r = np.where(y == 0, rng.uniform(0, 0.5, n), rng.uniform(0.7, 1.0, n))

@@ -1,0 +1,416 @@
+"""The training loop: plain Python, no Qt. Cooperative pause/step/stop, bounded-rate snapshots.
+
+A GUI runs ``Trainer.run()`` in a worker thread and calls ``pause``/``resume``/``step_once``/
+``stop``/``set_hyper`` from its own thread; these only set flags that the loop reads between
+batches. Snapshots carry numpy arrays and Python scalars only.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine import datasets
+from engine.build import GraphNet, build
+from engine.spec import Spec
+
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    """cuda > mps > cpu for "auto"; an explicit request that is unavailable raises ValueError."""
+    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device: CUDA was asked for but no CUDA GPU is available - use auto or cpu")
+    if requested == "mps" and not mps_ok:
+        raise ValueError("training.device: MPS was asked for but is not available - use auto or cpu")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"training.device: unknown device {requested!r} - use auto, cpu, cuda or mps")
+    return torch.device(requested)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA {torch.cuda.get_device_name(device)}"
+    return "Apple MPS" if device.type == "mps" else "CPU"
+
+
+def available_devices() -> list[str]:
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+@dataclass
+class Snapshot:
+    """What the trainer reports: progress, the latest epoch metrics, history and the caller's extras."""
+
+    state: str  # running | paused | finished | stopped | diverged | error
+    epoch: int  # completed epochs
+    step: int  # optimiser steps so far
+    epochs: int
+    steps_per_epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    samples_per_s: float
+    elapsed: float
+    history: dict[str, np.ndarray]
+    extras: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class Result:
+    """The end of a run, as the CLI prints it."""
+
+    epochs: int
+    steps: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    device: str
+    stopped_reason: str
+    history: dict[str, list[float]]
+
+
+def outputs_to_pred(out: torch.Tensor, loss: str) -> torch.Tensor:
+    """Predicted class from the Output layer's values under the given loss."""
+    if out.shape[1] == 1:
+        return (out[:, 0] > (0.0 if loss == "bce" else 0.5)).long()
+    return out.argmax(1)
+
+
+def loss_fn(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss == "cross_entropy":
+        return F.cross_entropy(out, y)
+    if out.shape[1] == 1:  # binary head: one unit, targets 0/1
+        target = y.to(out.dtype).unsqueeze(1)
+    else:
+        target = F.one_hot(y, out.shape[1]).to(out.dtype)
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(out, target)
+    return F.mse_loss(out, target)
+
+
+class Diverged(Exception):
+    pass
+
+
+class Trainer:
+    """Trains one design on one dataset; drive it with ``run()`` (blocking) from any thread."""
+
+    def __init__(self, spec: Spec, data: datasets.Data | None = None, *, device: str | None = None,
+                 epochs: int | None = None, seed: int | None = None,
+                 on_snapshot: Callable[[Snapshot], None] | None = None,
+                 probe: Callable[[GraphNet], dict] | None = None, max_rate: float = 30.0,
+                 model: GraphNet | None = None):
+        self.spec = spec.copy()
+        t = self.spec.training
+        if epochs is not None:
+            t.epochs = int(epochs)
+        if seed is not None:
+            t.seed = int(seed)
+        self.data = data if data is not None else datasets.load(self.spec.dataset)
+        self.device = choose_device(device or t.device)
+        self.model = model if model is not None else build(self.spec, self.data.info)
+        self.model.to(self.device)
+        self.on_snapshot = on_snapshot
+        self.probe = probe
+        self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
+        self.loss = t.loss
+        self._x = torch.as_tensor(self.data.x_train, device=self.device)
+        self._y = torch.as_tensor(self.data.y_train, device=self.device)
+        self._xv = torch.as_tensor(self.data.x_val, device=self.device)
+        self._yv = torch.as_tensor(self.data.y_val, device=self.device)
+        self.batch_size = max(1, min(t.batch_size, len(self._x)))
+        self.steps_per_epoch = math.ceil(len(self._x) / self.batch_size)
+        self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        self._penalised = [p for n, p in self.model.named_parameters() if p.dim() > 1]
+        self._gen = torch.Generator().manual_seed(t.seed)
+        # control flags, written by other threads
+        self._stop = threading.Event()
+        self._run_gate = threading.Event()
+        self._run_gate.set()
+        self._steps_allowed = -1  # -1: free running; n >= 0: steps left before pausing
+        self._lock = threading.Lock()
+        self._pending_hyper: dict[str, float] = {}
+        self.stop_reason = ""
+        self.epoch = 0
+        self.step = 0
+        self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+        self._good_state: dict[str, torch.Tensor] | None = None
+        self._elapsed = 0.0
+        self._samples = 0
+        self._last_emit_step = -1
+
+    # ---- construction ----------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        t = self.spec.training
+        params = self.model.parameters()
+        wd = t.weight_decay
+        if t.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov, weight_decay=wd)
+        if t.optimizer == "adam":
+            return torch.optim.Adam(params, lr=t.lr, weight_decay=wd)
+        if t.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=t.lr, weight_decay=wd)
+        if t.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=t.lr, momentum=t.momentum, weight_decay=wd)
+        if t.optimizer == "adagrad":
+            return torch.optim.Adagrad(params, lr=t.lr, weight_decay=wd)
+        raise ValueError(f"training.optimizer: unknown optimiser {t.optimizer!r}")
+
+    def _make_scheduler(self):
+        t = self.spec.training
+        o = self.optimizer
+        if t.lr_schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(o, step_size=t.step_size, gamma=t.gamma)
+        if t.lr_schedule == "exponential":
+            return torch.optim.lr_scheduler.ExponentialLR(o, gamma=t.gamma)
+        if t.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=max(1, t.epochs))
+        return None
+
+    # ---- control (any thread) ----------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        self._run_gate.set()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._steps_allowed = 0
+        self._run_gate.clear()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._steps_allowed = -1
+        self._run_gate.set()
+
+    def step_once(self) -> None:
+        """While paused: run exactly one batch, report, and pause again."""
+        with self._lock:
+            self._steps_allowed = 1
+        self._run_gate.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._run_gate.is_set()
+
+    def set_hyper(self, **values: float) -> None:
+        """Change lr, momentum or weight_decay; applied before the next batch."""
+        with self._lock:
+            self._pending_hyper.update(values)
+
+    def _apply_hyper(self) -> None:
+        with self._lock:
+            pending, self._pending_hyper = self._pending_hyper, {}
+        for key, value in pending.items():
+            for i, g in enumerate(self.optimizer.param_groups):
+                if key == "lr":
+                    g["lr"] = float(value)
+                    if self.scheduler is not None:  # the schedule continues from the new base
+                        self.scheduler.base_lrs[i] = float(value)
+                elif key == "momentum" and "momentum" in g:
+                    g["momentum"] = float(value)
+                elif key == "weight_decay" and "weight_decay" in g:
+                    g["weight_decay"] = float(value)
+            if key in ("lr", "momentum", "weight_decay"):
+                setattr(self.spec.training, key, float(value))
+
+    # ---- the loop ----------------------------------------------------------------------
+    def run(self) -> Result:
+        """Train until the epochs are done, stop() is called, or the loss diverges."""
+        t = self.spec.training
+        start = time.perf_counter()
+        last_emit = 0.0
+        state = "running"
+        self._remember_good()
+        try:
+            while self.epoch < t.epochs and not self._stop.is_set():
+                loss_sum = torch.zeros((), device=self.device)
+                correct = torch.zeros((), device=self.device, dtype=torch.long)
+                seen = 0
+                self.model.train()
+                perm = torch.randperm(len(self._x), generator=self._gen).to(self.device)
+                for b in range(self.steps_per_epoch):
+                    if not self._gate(start):
+                        break
+                    idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
+                    xb, yb = self._x[idx], self._y[idx]
+                    out = self.model(xb)
+                    loss = loss_fn(out, yb, self.loss)
+                    if t.l1 or t.l2:
+                        loss = loss + self._penalty()
+                    if not torch.isfinite(loss).item():
+                        raise Diverged(loss.item())
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if t.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+                    self.optimizer.step()
+                    self.step += 1
+                    n = len(idx)
+                    seen += n
+                    self._samples += n
+                    loss_sum += loss.detach() * n
+                    correct += (outputs_to_pred(out.detach(), self.loss) == yb).sum()
+                    now = time.perf_counter()
+                    if now - last_emit >= self.min_interval or self._single_stepping():
+                        last_emit = now
+                        self._elapsed = now - start
+                        self._emit("running" if not self.paused else "paused", loss_sum, correct, seen)
+                if self._stop.is_set() or seen < len(self._x):
+                    break
+                self.epoch += 1
+                self._end_epoch(loss_sum.item() / seen, correct.item() / seen)
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                self._remember_good()
+            if self._stop.is_set():
+                state, self.stop_reason = "stopped", "stopped by the user"
+            else:
+                state, self.stop_reason = "finished", "finished all epochs"
+        except Diverged as exc:
+            self._restore_good()
+            state = "diverged"
+            self.stop_reason = (f"the loss became {exc.args[0]} at epoch {self.epoch + 1}, step {self.step + 1} - "
+                                f"lower the learning rate (now {self.optimizer.param_groups[0]['lr']:g}), "
+                                "add gradient clipping or normalisation; the last good weights were kept")
+        self._elapsed = time.perf_counter() - start
+        self._emit(state, None, None, 0, message=self.stop_reason)
+        return self.result()
+
+    def _gate(self, start: float) -> bool:
+        """Between batches: apply hyperparameter changes, honour pause/step/stop."""
+        if self._pending_hyper:
+            self._apply_hyper()
+        with self._lock:
+            allowed = self._steps_allowed
+            if allowed > 0:
+                self._steps_allowed = allowed - 1
+                if self._steps_allowed == 0:
+                    self._run_gate.clear()
+                return not self._stop.is_set()
+        if allowed == 0:
+            # paused: report once (unless the step just reported), then wait without spinning
+            self._elapsed = time.perf_counter() - start
+            if self._last_emit_step != self.step:
+                self._emit("paused", None, None, 0)
+            while not self._run_gate.wait(0.05):
+                if self._stop.is_set():
+                    return False
+            if self._pending_hyper:
+                self._apply_hyper()
+            with self._lock:
+                if self._steps_allowed > 0:
+                    self._steps_allowed -= 1
+                    if self._steps_allowed == 0:
+                        self._run_gate.clear()
+        return not self._stop.is_set()
+
+    def _single_stepping(self) -> bool:
+        return self._steps_allowed == 0
+
+    def _penalty(self) -> torch.Tensor:
+        t = self.spec.training
+        total = torch.zeros((), device=self.device)
+        for p in self._penalised:
+            if t.l1:
+                total = total + t.l1 * p.abs().sum()
+            if t.l2:
+                total = total + t.l2 * (p * p).sum()
+        return total
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(loss, accuracy) in eval mode, in chunks so big validation sets fit in memory."""
+        was = self.model.training
+        self.model.eval()
+        loss_sum, correct = 0.0, 0
+        for i in range(0, len(x), 2048):
+            out = self.model(x[i:i + 2048])
+            yb = y[i:i + 2048]
+            loss_sum += loss_fn(out, yb, self.loss).item() * len(yb)
+            correct += int((outputs_to_pred(out, self.loss) == yb).sum())
+        self.model.train(was)
+        n = max(1, len(x))
+        return loss_sum / n, correct / n
+
+    def _end_epoch(self, train_loss: float, train_acc: float) -> None:
+        val_loss, val_acc = self.evaluate(self._xv, self._yv) if len(self._xv) else (math.nan, math.nan)
+        if not math.isfinite(val_loss):
+            raise Diverged(val_loss)
+        h = self.history
+        h["epoch"].append(self.epoch)
+        h["train_loss"].append(train_loss)
+        h["train_acc"].append(train_acc)
+        h["val_loss"].append(val_loss)
+        h["val_acc"].append(val_acc)
+        h["lr"].append(self.optimizer.param_groups[0]["lr"])
+
+    def _remember_good(self) -> None:
+        self._good_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _restore_good(self) -> None:
+        if self._good_state is not None:
+            self.model.load_state_dict(self._good_state)
+
+    # ---- reporting ---------------------------------------------------------------------
+    def _emit(self, state: str, loss_sum, correct, seen: int, message: str = "") -> None:
+        self._last_emit_step = self.step
+        if self.on_snapshot is None:
+            return
+        h = self.history
+        last = lambda k: h[k][-1] if h[k] else math.nan  # noqa: E731
+        extras: dict[str, Any] = {}
+        if self.probe is not None:
+            try:
+                extras = self.probe(self.model) or {}
+            except Exception as exc:  # a broken view must not kill training
+                extras = {"probe_error": f"{type(exc).__name__}: {exc}"}
+        snap = Snapshot(
+            state=state, epoch=self.epoch, step=self.step, epochs=self.spec.training.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            train_loss=last("train_loss"), train_acc=last("train_acc"),
+            val_loss=last("val_loss"), val_acc=last("val_acc"),
+            lr=float(self.optimizer.param_groups[0]["lr"]),
+            samples_per_s=self._samples / self._elapsed if self._elapsed > 0 else 0.0,
+            elapsed=self._elapsed,
+            history={k: np.asarray(v, dtype=np.float64) for k, v in h.items()},
+            extras=extras, message=message,
+        )
+        self.on_snapshot(snap)
+
+    def result(self) -> Result:
+        h = self.history
+        last = lambda k: float(h[k][-1]) if h[k] else math.nan  # noqa: E731
+        return Result(epochs=self.epoch, steps=self.step, train_loss=last("train_loss"),
+                      train_accuracy=last("train_acc"), val_loss=last("val_loss"), val_accuracy=last("val_acc"),
+                      seconds=round(self._elapsed, 3), device=device_name(self.device),
+                      stopped_reason=self.stop_reason, history={k: list(v) for k, v in h.items()})
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities for raw standardised inputs (eval mode, no grad)."""
+        from engine.probes import predict
+
+        return predict(self.model, x, self.loss)[0]

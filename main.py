@@ -1,0 +1,20 @@
+"""Neural Playground entry point.
+
+    python main.py [DESIGN.json] [--screenshot OUT.png]   start the desktop app
+    python main.py train DESIGN.json [options]            train headlessly (see --help)
+"""
+import sys
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "train":
+        from engine.cli import main as cli_main  # no Qt is imported on this path
+
+        return cli_main(argv[1:])
+    from app.gui import main as gui_main
+
+    return gui_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
