@@ -356,8 +356,8 @@ def _validate_training(spec: Spec) -> list[Problem]:
         bad("lr_schedule", f"unknown schedule {t.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if t.device not in DEVICES:
         bad("device", f"unknown device {t.device!r}; choose one of {', '.join(DEVICES)}")
-    if not (0 < t.lr <= 100):
-        bad("lr", f"learning rate {t.lr} must be in (0, 100]")
+    if not (0 < t.lr <= 1e6):
+        bad("lr", f"learning rate {t.lr} must be in (0, 1e6]")
     if not (1 <= t.batch_size <= 65536):
         bad("batch_size", f"{t.batch_size} must be between 1 and 65536")
     if not (1 <= t.epochs <= 100000):
