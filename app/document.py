@@ -17,7 +17,8 @@ from engine import spec as S
 from engine.spec import EdgeSpec, LayerSpec, Problem, Spec, SpecError
 
 PASTE_OFFSET = 40.0
-STEP = 110.0  # distance between a node and the one inserted after it
+STEP_DOWN = 132.0  # one row / column of the canvas layout (widgets.layout spacing)
+STEP_ACROSS = 228.0
 LAYER_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # the rule engine.spec applies when reading files
 
 
@@ -282,7 +283,7 @@ def _flow_step(spec: Spec) -> tuple[float, float]:
         if a and b:
             dx += abs(b.pos[0] - a.pos[0])
             dy += abs(b.pos[1] - a.pos[1])
-    return (STEP * 1.6, 0.0) if dx > dy else (0.0, STEP)
+    return (STEP_ACROSS, 0.0) if dx > dy else (0.0, STEP_DOWN)
 
 
 def _descendants(spec: Spec, roots: list[str]) -> list[str]:

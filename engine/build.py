@@ -40,6 +40,8 @@ class GraphNet(nn.Module):
         self.output_id = report.output_id
         self.order = [lid for lid in report.order if lid in report.shapes]
         self.sources = {lid: spec.inputs_of(lid) for lid in self.order}
+        # position in the order of each value's last reader, so forward() can free activations early
+        self._last_use = {s: i for i, lid in enumerate(self.order) for s in self.sources[lid]}
         self.shapes = dict(report.shapes)
         self.kinds = {lay.id: lay.kind for lay in spec.layers}
         self.layers = nn.ModuleDict()
@@ -56,12 +58,16 @@ class GraphNet(nn.Module):
     def forward_all(self, x: torch.Tensor, keep: bool = True) -> dict[str, torch.Tensor]:
         """Every node's output for batch ``x`` (keep=False drops values no longer needed)."""
         vals: dict[str, torch.Tensor] = {self.input_id: x}
-        for lid in self.order:
+        for i, lid in enumerate(self.order):
             if lid == self.input_id:
                 continue
             srcs = self.sources[lid]
             mod = self.layers[lid]
             vals[lid] = mod(*[vals[s] for s in srcs]) if len(srcs) > 1 else mod(vals[srcs[0]])
+            if not keep:
+                for s in srcs:
+                    if self._last_use[s] == i and s != self.output_id:
+                        vals.pop(s, None)
         if not keep:
             return {self.output_id: vals[self.output_id]}
         return vals

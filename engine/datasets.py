@@ -94,26 +94,40 @@ class Data:
 
 
 def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
-    """The dataset's params with defaults filled in; ValueError names a bad field."""
+    """The dataset's params with defaults filled in.
+
+    ValueError lists every bad field, one ``dataset.params.<name>: <what to do>`` per line.
+    """
     schema = DATASET_PARAMS.get(ds.kind)
     if schema is None:
-        raise ValueError(f"dataset.kind: unknown dataset {ds.kind!r} - choose one of {', '.join(all_kinds())}")
+        raise ValueError(f"dataset.kind: unknown dataset {ds.kind!r:.60} - choose one of {', '.join(all_kinds())}")
     out = {p.name: p.default for p in schema}
+    bad: list[str] = []
     for k, v in ds.params.items():
         par = next((p for p in schema if p.name == k), None)
+        where = f"dataset.params.{str(k)[:40]}"
         if par is None:
-            raise ValueError(f"dataset.params.{k}: not a parameter of {ds.kind} - remove it")
+            bad.append(f"{where}: not a parameter of {ds.kind} - remove it")
+            continue
         if par.type in ("int", "float"):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"dataset.params.{k}: must be a number, got {v!r}")
-            if par.type == "int" and not float(v).is_integer():
-                raise ValueError(f"dataset.params.{k}: must be a whole number, got {v}")
+            # ints are compared exactly (float() of a huge int would overflow)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or isinstance(v, float) and not math.isfinite(v):
+                bad.append(f"{where}: must be a number, got {v!r:.40}")
+                continue
+            if par.type == "int" and isinstance(v, float) and not v.is_integer():
+                bad.append(f"{where}: must be a whole number, got {v}")
+                continue
             if v < par.min or v > par.max:
-                raise ValueError(f"dataset.params.{k}: {v} is outside {par.min:g}..{par.max:g}")
+                bad.append(f"{where}: {v if abs(v) < 1e15 else 'the value'} is outside {par.min:g}..{par.max:g}"
+                           " - choose a value in that range")
+                continue
             v = int(v) if par.type == "int" else float(v)
         elif not isinstance(v, str):
-            raise ValueError(f"dataset.params.{k}: must be text, got {v!r}")
+            bad.append(f"{where}: must be text, got {v!r:.40}")
+            continue
         out[k] = v
+    if bad:
+        raise ValueError("\n".join(bad))
     return out
 
 
@@ -168,26 +182,25 @@ def _two_d(kind: str, p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np
         x = x + rng.normal(0, noise * 0.3, size=x.shape)
         y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(np.int64)
     elif kind == "circles":
-        y = rng.integers(0, 2, size=n)
+        y = _balanced(n, 2, rng)
         r = np.where(y == 0, rng.uniform(0, 0.5, n), rng.uniform(0.7, 1.0, n))
         t = rng.uniform(0, 2 * np.pi, n)
         x = np.stack([r * np.cos(t), r * np.sin(t)], 1) + rng.normal(0, noise * 0.5, (n, 2))
     elif kind == "gaussians":
         c = p["classes"]
-        y = rng.integers(0, c, size=n)
+        y = _balanced(n, c, rng)
         ang = 2 * np.pi * np.arange(c) / c + np.pi / 4
         centres = np.stack([np.cos(ang), np.sin(ang)], 1) * 0.8
         x = centres[y] + rng.normal(0, 0.25 + noise, (n, 2))
     elif kind == "spiral":
         c = p["classes"]
-        y = np.repeat(np.arange(c), int(math.ceil(n / c)))[:n]
-        rng.shuffle(y)
+        y = _balanced(n, c, rng)
         t = rng.uniform(0, 1, n)
         r = 0.1 + 0.9 * t
         ang = t * 3.5 * np.pi + 2 * np.pi * y / c
         x = np.stack([r * np.sin(ang), r * np.cos(ang)], 1) + rng.normal(0, noise * 0.2, (n, 2))
     elif kind == "moons":
-        y = rng.integers(0, 2, size=n)
+        y = _balanced(n, 2, rng)
         t = rng.uniform(0, np.pi, n)
         x = np.where(y[:, None] == 0,
                      np.stack([np.cos(t), np.sin(t)], 1),
@@ -198,6 +211,11 @@ def _two_d(kind: str, p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np
     return x.astype(np.float32), y.astype(np.int64)
 
 
+def _balanced(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels with every class equally often (to one), shuffled: no class can come out empty."""
+    return rng.permutation(np.arange(n) % classes).astype(np.int64)
+
+
 def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple[np.ndarray, np.ndarray]]:
     """(feature names, class names, (x, y)); ValueError with row/column on bad values."""
     if not path:
@@ -206,13 +224,15 @@ def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple
         raise ValueError(f"dataset.params.path: no file at {path}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            # keep each row's line number in the file: blank lines are dropped below
+            rows = [(reader.line_num, r) for r in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"dataset.params.path: cannot read {path} as CSV ({exc})") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows = [(ln, r) for ln, r in rows if any(c.strip() for c in r)]
     if len(rows) < 3:
         raise ValueError(f"{os.path.basename(path)}: needs a header row and at least two data rows")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     if label_column not in header:
         raise ValueError(f"{os.path.basename(path)}: no column named '{label_column}' "
                          f"(columns: {', '.join(header)}) - set dataset.params.label_column")
@@ -221,27 +241,30 @@ def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple
     if not feats:
         raise ValueError(f"{os.path.basename(path)}: no feature columns besides '{label_column}'")
     xs, labels = [], []
-    for rn, row in enumerate(rows[1:], start=2):
+    for rn, row in rows[1:]:
         if len(row) != len(header):
-            raise ValueError(f"{os.path.basename(path)} line {rn}: {len(row)} values but the header has {len(header)}")
+            raise ValueError(f"{os.path.basename(path)} line {rn}: {len(row)} values but the header has {len(header)} - "
+                             "fix or drop the row")
         vals = []
         for i, cell in enumerate(row):
             if i == li:
                 continue
             cell = cell.strip()
             if cell == "":
-                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': missing value - fill or drop the row")
+                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': missing value - "
+                                 "fill or drop the row")
             try:
                 v = float(cell)
             except ValueError:
                 raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': "
                                  f"'{cell}' is not a number - features must be numeric") from None
-            if not math.isfinite(v):
-                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': '{cell}' is not finite")
+            if not math.isfinite(v) or abs(v) > 1e30:  # features are float32: larger values become inf
+                raise ValueError(f"{os.path.basename(path)} line {rn}, column '{header[i]}': '{cell}' is not a finite "
+                                 "number of usable size - replace it")
             vals.append(v)
         lab = row[li].strip()
         if lab == "":
-            raise ValueError(f"{os.path.basename(path)} line {rn}: missing label in '{label_column}'")
+            raise ValueError(f"{os.path.basename(path)} line {rn}: missing label in '{label_column}' - fill or drop the row")
         xs.append(vals)
         labels.append(lab)
     names = sorted(set(labels), key=lambda s: (_num_key(s), s))
@@ -266,7 +289,8 @@ def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Gen
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         rng.shuffle(idx)
-        k = max(1, int(round(len(idx) * val_fraction))) if len(idx) > 1 else 0
+        # at least one of each class on both sides (a class of one sample can only train)
+        k = min(len(idx) - 1, max(1, int(round(len(idx) * val_fraction))))
         val_idx.extend(idx[:k])
     mask = np.zeros(len(y), bool)
     mask[np.asarray(val_idx, int)] = True

@@ -8,6 +8,7 @@ Every problem with a file is a ValueError naming the field, the file and the fix
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import os
@@ -62,6 +63,20 @@ _PIL_EXTS = (".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # ---- public API ------------------------------------------------------------------------------
 
+def _os_errors_as_value_errors(fn):
+    """Permissions, vanished files, unreadable disks: a clear ValueError, never an OSError traceback."""
+    @functools.wraps(fn)
+    def wrapper(ds: DatasetSpec):
+        try:
+            return fn(ds)
+        except OSError as exc:
+            what = os.path.basename(str(exc.filename or "")) or "a file"
+            raise ValueError(f"dataset: cannot read {what} ({exc.strerror or exc}) - check that it exists "
+                             "and you may read it") from None
+    return wrapper
+
+
+@_os_errors_as_value_errors
 def describe(ds: DatasetSpec) -> DataInfo:
     """Input shape (C, H, W) and classes, from params, headers or a folder listing only."""
     p = _resolve(ds)
@@ -78,6 +93,7 @@ def describe(ds: DatasetSpec) -> DataInfo:
     return DataInfo(k, shape, len(names), names)
 
 
+@_os_errors_as_value_errors
 def load(ds: DatasetSpec) -> Data:
     """Make or read the images, split them stratified, standardise per channel (training set)."""
     p = _resolve(ds)
@@ -160,7 +176,7 @@ def render_shapes(n_per_class: int, size: int, noise: float, rng: np.random.Gene
                 d[m] = sdf(u[m], v[m], r[c][m], t[c][m])
         d = np.where(outline[c], np.abs(d) - t[c] / 2, d)
         cover = np.clip(0.5 - d, 0, 1)  # signed distance -> anti-aliased coverage
-        img = lo[c] + span[c] * cover + rng.normal(0, 1, cover.shape).astype(np.float32) * noise
+        img = lo[c] + span[c] * cover + rng.standard_normal(cover.shape, dtype=np.float32) * noise
         x[c, 0] = np.clip(img, 0, 1)
     return x, y
 
@@ -226,6 +242,9 @@ def _idx_header(path: str, field: str, want_ndim: int) -> tuple[tuple[int, ...],
     dims = struct.unpack(f">{ndim}I", head[4:hlen])
     if want_ndim == 3 and (min(dims[1:]) == 0 or dims[1] * dims[2] > _MAX_PIXELS):
         raise ValueError(f"dataset.params.{field}: {name} says its images are {dims[1]}x{dims[2]} pixels - not usable")
+    if math.prod(dims) * 4 > _MAX_BYTES:  # as float32 in memory
+        raise ValueError(f"dataset.params.{field}: {name} says it holds {dims[0]} {what} of {dims[1:]} - "
+                         f"{math.prod(dims) * 4 / 1e9:.1f} GB in memory is too much; split the file")
     if not gz:
         have, need = os.path.getsize(path) - hlen, math.prod(dims)
         if have != need:
@@ -363,10 +382,14 @@ def _to_channels(img: np.ndarray, c: int) -> np.ndarray:
 def resize(img: np.ndarray, size: int) -> np.ndarray:
     """(H, W, C) -> (C, size, size) by separable bilinear filtering, widened when shrinking
     so every source pixel counts (the same filter as Pillow's antialiased BILINEAR)."""
-    wy, wx = _resize_weights(img.shape[0], size), _resize_weights(img.shape[1], size)
-    return np.einsum("yh,hwc,xw->cyx", wy, img, wx, optimize=True).astype(np.float32)
+    if img.shape[:2] == (size, size):
+        return np.ascontiguousarray(img.transpose(2, 0, 1), np.float32)
+    rows = np.tensordot(_resize_weights(img.shape[0], size), img, axes=(1, 0))  # (size, W, C)
+    out = np.tensordot(rows, _resize_weights(img.shape[1], size), axes=(1, 1))  # (size, C, size)
+    return np.ascontiguousarray(out.transpose(1, 0, 2), np.float32)
 
 
+@functools.lru_cache(maxsize=64)  # a folder's images mostly share a few sizes
 def _resize_weights(n_in: int, n_out: int) -> np.ndarray:
     scale = n_in / n_out
     support = max(scale, 1.0)
@@ -438,7 +461,7 @@ def _gray_palette(im) -> bool:
 def _read_npy_image(path: str, name: str) -> np.ndarray:
     try:
         a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged header can even raise tokenize errors
         raise ValueError(f"dataset.params.path: cannot read {name} as a plain .npy array ({exc}) - "
                          "save images with np.save and no object dtype") from None
     if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
@@ -534,35 +557,35 @@ def decode_png(data: bytes, name: str = "image.png") -> np.ndarray:
 
 
 def _unfilter(rows: np.ndarray, bpp: int, bad) -> np.ndarray:
-    """Undo PNG's per-row filters. None/Sub/Up are vectorised; Average and Paeth depend on the
-    byte just decoded, so they run as a plain loop over the row."""
-    h, n = rows.shape[0], rows.shape[1] - 1
-    out = np.zeros((h, n), np.uint8)
+    """Undo PNG's per-row filters. None and Sub rows don't depend on the row above, so they are
+    decoded all at once; Up is one vector add; Average and Paeth depend on the byte just decoded,
+    so they run as a plain loop over the row."""
+    n = rows.shape[1] - 1
+    filters = rows[:, 0]
+    if filters.max(initial=0) > 4:
+        y = int(np.argmax(filters > 4))
+        raise bad(f"unknown filter type {filters[y]} in row {y}")
+    out = rows[:, 1:].copy()
+    sub = filters == 1  # running sum per byte position within a pixel, mod 256 (uint8 wraps)
+    out[sub] = np.cumsum(out[sub].reshape(-1, n // bpp, bpp), axis=1, dtype=np.uint8).reshape(-1, n)
     prev = np.zeros(n, np.uint8)
-    for y in range(h):
-        f, line = rows[y, 0], rows[y, 1:]
-        if f == 0:
-            cur = line
-        elif f == 1:  # Sub: running sum per byte position within a pixel, mod 256 (uint8 wraps)
-            cur = np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
-        elif f == 2:  # Up
-            cur = line + prev
-        elif f in (3, 4):
-            cur = np.frombuffer(_unfilter_row(line.tobytes(), prev.tobytes(), bpp, f == 4), np.uint8)
-        else:
-            raise bad(f"unknown filter type {f} in row {y}")
-        out[y] = cur
+    for y, f in enumerate(filters.tolist()):
+        if f == 2:
+            out[y] += prev
+        elif f >= 3:
+            out[y] = np.frombuffer(_unfilter_row(out[y].tobytes(), prev.tobytes(), bpp, f == 4), np.uint8)
         prev = out[y]
     return out
 
 
 def _unfilter_row(line: bytes, prev: bytes, bpp: int, paeth: bool) -> bytearray:
     cur = bytearray(line)
-    for i in range(len(cur)):
-        a = cur[i - bpp] if i >= bpp else 0
-        b = prev[i]
+    for i in range(min(bpp, len(cur))):  # no left neighbour: both predictors reduce to the byte above
+        cur[i] = (cur[i] + (prev[i] if paeth else prev[i] >> 1)) & 0xFF
+    for i in range(bpp, len(cur)):
+        a, b = cur[i - bpp], prev[i]
         if paeth:
-            c = prev[i - bpp] if i >= bpp else 0
+            c = prev[i - bpp]
             pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
             pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
         else:
@@ -632,7 +655,7 @@ def _npz_read(path: str, with_x: bool):
                 if k not in keys:
                     raise ValueError(f"{field}: {name} has no array '{k}' (it has {', '.join(sorted(keys)) or 'none'}) - "
                                      "save with np.savez(path, x=images, y=labels)")
-            xshape, xdtype = _npz_header(npz, "x", name)
+            n, chw, perm = _npz_layout(*_npz_header(npz, "x", name), name, field)  # before reading any pixels
             _npz_header(npz, "y", name)
             y = npz["y"]
             cn = None
@@ -644,9 +667,18 @@ def _npz_read(path: str, with_x: bool):
         if str(exc).startswith(field):
             raise
         raise ValueError(f"{field}: cannot read {name} ({exc}) - save plain numeric arrays with np.savez") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        raise ValueError(f"{field}: cannot read {name} ({exc}) - the archive is damaged") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged zip raises a zoo of types (BadZipFile, EOFError, NotImplementedError...)
+        raise ValueError(f"{field}: cannot read {name} ({type(exc).__name__}: {exc}) - the archive is damaged; "
+                         "save it again") from None
+    codes, names = _npz_labels(y, cn, n, name, field)
+    if x is not None:
+        x = _scale(x, name, field)
+        x = np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(perm) if perm else x)
+    return chw, names, (x, codes)
 
+
+def _npz_layout(xshape: tuple[int, ...], xdtype: np.dtype, name: str, field: str):
+    """(N, (C, H, W), axes to move channels first or None) from x's header."""
     if xdtype.kind not in "biuf":
         raise ValueError(f"{field}: {name}: x holds {xdtype} values - images must be numbers")
     if len(xshape) == 3:
@@ -662,11 +694,7 @@ def _npz_read(path: str, with_x: bool):
         raise ValueError(f"{field}: {name}: x has shape {tuple(xshape)} - it holds no pixels")
     if n * math.prod(chw) * 4 > _MAX_BYTES:
         raise ValueError(f"{field}: {name}: x needs {n * math.prod(chw) * 4 / 1e9:.1f} GB as float32 - use fewer images")
-    codes, names = _npz_labels(y, cn, n, name, field)
-    if x is not None:
-        x = _scale(x, name, field)
-        x = np.ascontiguousarray(x[:, None] if x.ndim == 3 else x.transpose(perm) if perm else x)
-    return chw, names, (x, codes)
+    return n, chw, perm
 
 
 def _npz_header(npz, key: str, name: str) -> tuple[tuple[int, ...], np.dtype]:

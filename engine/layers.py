@@ -39,13 +39,15 @@ class Param:
         if self.type == "choice":
             return None if value in self.choices else f"must be one of {', '.join(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"must be a number, got {value!r}"
-        if self.type == "int" and not float(value).is_integer():
-            return f"must be a whole number, got {value}"
-        if not math.isfinite(value):
+            return f"must be a number, got {value!r:.40}"
+        if isinstance(value, float) and not math.isfinite(value):
             return "must be finite"
+        # no float() of an int here: a huge int would overflow instead of getting a message
+        if self.type == "int" and isinstance(value, float) and not value.is_integer():
+            return f"must be a whole number, got {value}"
         if self.min is not None and value < self.min or self.max is not None and value > self.max:
-            return f"{value} is outside {self.min:g}..{self.max:g}"
+            shown = value if abs(value) < 1e15 else f"{value:.3e}" if isinstance(value, float) else "a huge number"
+            return f"{shown} is outside {self.min:g}..{self.max:g} - choose a value in that range"
         return None
 
 
@@ -110,7 +112,8 @@ def _flat(kind: str):
 
 def _image(shapes: list[Shape]) -> Shape:
     if len(shapes[0]) != 3:
-        raise ShapeError(f"needs an image input (channels x height x width) but gets {fmt_shape(shapes[0])}")
+        raise ShapeError(f"needs an image input (channels x height x width) but gets {fmt_shape(shapes[0])} - "
+                         "use an image dataset such as digits, or Dense layers for flat data")
     return shapes[0]
 
 
@@ -175,9 +178,11 @@ def _add_shape(shapes, params, ctx):
 def _concat_shape(shapes, params, ctx):
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
-        raise ShapeError(f"cannot join flat and image inputs ({', '.join(fmt_shape(x) for x in shapes)}) - Flatten the image branch")
+        raise ShapeError(f"cannot join flat and image inputs ({', '.join(fmt_shape(x) for x in shapes)}) - "
+                         "Flatten the image branch")
     if len(shapes[0]) == 3 and len({s[1:] for s in shapes}) != 1:
-        raise ShapeError(f"image inputs need the same height and width ({', '.join(fmt_shape(x) for x in shapes)})")
+        raise ShapeError(f"image inputs need the same height and width ({', '.join(fmt_shape(x) for x in shapes)}) - "
+                         "pool or pad one branch so the sizes match")
     return (sum(s[0] for s in shapes), *shapes[0][1:])
 
 
@@ -538,7 +543,8 @@ def infer(spec: Spec, data_info: Any | None) -> Report:
                 reach.add(n)
                 stack.extend(spec.outputs_of(n))
         if rep.output_id not in reach:
-            probs.append(Problem(rep.output_id, f"Output {rep.output_id} is not connected to the Input - wire a path between them"))
+            probs.append(Problem(rep.output_id,
+                                 f"Output {rep.output_id} is not connected to the Input - wire a path between them"))
 
     # shapes in topological order
     ctx = Context(n_classes=getattr(data_info, "n_classes", 2), loss=spec.training.loss)

@@ -280,21 +280,29 @@ def confusion(model, x_val: np.ndarray, y_val: np.ndarray, loss: str, n_classes:
 
 # ---- the snapshot bundle ---------------------------------------------------------------
 
-class _Throttle:
-    """Recompute an expensive part at most every ``interval`` s and never more than ~10% of wall time.
+PROBE_BUDGET = 0.1  # share of the training thread's wall time the probes may take
+MAX_STALE = 10.0  # s; a very slow part is still refreshed this often, budget or not
 
-    A changed key (the user picked another sample or method) recomputes at once.
+
+class _Cached:
+    """One part's last result: recomputed when its key changes, else only when time allows.
+
+    ``get`` recomputes when at least ``max(interval, factor * last duration)`` seconds (but
+    no more than MAX_STALE) have passed; with factor = (1 - budget) / budget per part this
+    keeps the part's share of the training thread below the budget however often snapshots
+    are taken.
     """
 
     def __init__(self) -> None:
-        self.key: Any = None
+        self.key: Any = object()
         self.value: Any = None
-        self.done_at = -1e9
+        self.done_at = -1e18
         self.took = 0.0
 
-    def get(self, key, interval: float, compute):
+    def get(self, key, compute, interval: float = 0.0, factor: float = 0.0, force: bool = False):
         now = time.perf_counter()
-        if key == self.key and now - self.done_at < max(interval, 9.0 * self.took):
+        wait = max(interval, min(factor * self.took, MAX_STALE))
+        if not force and key == self.key and now - self.done_at < wait:
             return self.value
         self.value = compute()
         self.key = key
@@ -316,13 +324,22 @@ class Prober:
     ``options`` may be replaced (never mutated) by the GUI thread at any time. Keys:
     boundary (bool), grid_res (int), dims ((i, j) or "pca"; default (0, 1) for 2-D data and
     "pca" for more features), neurons, neuron_res, weights, filters, confusion (bools),
-    feature_sample (index into x_val or a (C, H, W) / (features,) array), saliency
-    ({"method", "target": int | None = predicted, "layer": id | None}), slow_interval (s).
+    feature_sample (index into x_val, a (C, H, W) / (features,) array, or None),
+    saliency (None or {"method", "target": int | None = predicted, "layer": id | None}),
+    slow_interval (s between recomputations of smoothgrad/IG/Grad-CAM and of confusion on
+    more than 2000 samples).
 
     The result holds numpy arrays, Python scalars/strings and dicts of those: boundary
-    (res, res, k), boundary_extent (4,), boundary_xlabel/ylabel, points_train/points_val
-    (N, 2), neurons, weights, filters, feature_maps, saliency, saliency_input, pred, proba,
-    confusion, and problems {part: message} for parts that could not be computed.
+    (res, res, k), boundary_extent (4,) = (xmin, xmax, ymin, ymax), boundary_xlabel/ylabel,
+    points_train/points_val (N, 2), neurons, weights, filters, feature_maps, saliency,
+    saliency_target, saliency_input, pred, proba, confusion, and problems {part: message}
+    for parts that could not be computed (a bad choice in a dock never stops training).
+
+    To keep training at >= 90% of its speed, the grid, neuron, sample and confusion parts
+    are recomputed only while their share of wall time stays under PROBE_BUDGET; in between,
+    the previous arrays are returned (the same objects, so a view may skip redrawing).
+    A changed option recomputes at once; ``force=True`` recomputes everything (use it for
+    the last snapshot of a run and when paused, so the picture matches the final model).
     """
 
     DEFAULTS: dict[str, Any] = {"boundary": True, "grid_res": 100, "neurons": True, "neuron_res": 40, "weights": True,
@@ -339,7 +356,7 @@ class Prober:
         self.is_tabular = len(info.input_shape) == 1 and info.input_shape[0] >= 2
         self._pca = pca_2d(data.x_train) if self.is_tabular and info.input_shape[0] > 2 else None
         self._planes: dict[Any, tuple] = {}
-        self._slow = {"saliency": _Throttle(), "confusion": _Throttle()}
+        self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion")}
 
     # the plane (dims or PCA), its extent, labels and the projected data - cached per choice
     def _plane(self, dims_opt):
@@ -361,7 +378,7 @@ class Prober:
             m = float(np.abs(both).max()) * 1.1 if both.size else 1.0  # symmetric, square, 10% margin
             m = m if m > 0 else 1.0
             extent = np.array([-m, m, -m, m], np.float32)
-            self._planes[key] = (plane, extent, labels, pts_tr, pts_va)
+            self._planes[key] = (key, plane, extent, labels, pts_tr, pts_va)
         return self._planes[key]
 
     def _sample(self, opt):
@@ -374,71 +391,88 @@ class Prober:
             return self.data.x_val[int(s) % len(self.data.x_val)]
         return np.asarray(s, np.float32)
 
-    def __call__(self, model) -> dict[str, Any]:
+    def __call__(self, model, force: bool = False) -> dict[str, Any]:
         opt = {**self.DEFAULTS, **self.options}  # read the dict once; the GUI may swap it meanwhile
         out: dict[str, Any] = {}
         problems: dict[str, str] = {}
+        sample = self._sample(opt)
+        parts = [self.is_tabular and opt.get("boundary"), self.is_tabular and opt.get("neurons"), sample is not None,
+                 sample is not None and bool(opt.get("saliency")), bool(opt.get("confusion"))]
+        # each cached part gets an equal slice of the budget; one more slice is left for the
+        # parts that are always fresh (weights, filters, projected points)
+        factor = (1.0 - PROBE_BUDGET) / PROBE_BUDGET * (1 + sum(bool(p) for p in parts))
+        slow = float(opt["slow_interval"])
 
         def part(name: str, fn) -> None:
             try:
                 fn()
-            except (ValueError, RuntimeError, IndexError) as exc:  # a bad choice in a dock must not stop training
-                problems[name] = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a bad choice in a dock must not stop training; say what broke
+                problems[name] = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+        def cached(name: str, key, compute, interval: float = 0.0):
+            return self._cache[name].get((id(model), key), compute, interval, factor, force)
 
         if self.is_tabular:
-            part("boundary", lambda: self._tabular(model, opt, out))
+            part("boundary", lambda: self._tabular(model, opt, out, cached))
         if opt.get("weights"):
             part("weights", lambda: out.__setitem__("weights", dense_weights(model)))
         if self.is_image and opt.get("filters"):
             part("filters", lambda: out.__setitem__("filters", conv_filters(model)))
-        sample = self._sample(opt)
         if sample is not None:
-            part("sample", lambda: self._sample_parts(model, opt, sample, out, problems))
+            part("sample", lambda: out.update(cached("sample", _sample_key(opt.get("feature_sample")),
+                                                     lambda: self._sample_parts(model, sample))))
+            if opt.get("saliency") and "saliency_input" in out:
+                part("saliency", lambda: self._saliency(model, opt, out, cached, slow))
         if opt.get("confusion") and len(self.data.y_val):
-            part("confusion", lambda: out.__setitem__("confusion", self._slow["confusion"].get(
-                id(model), float(opt["slow_interval"]) if len(self.data.y_val) > 2000 else 0.0,
-                lambda: confusion(model, self.data.x_val, self.data.y_val, self.loss, self.data.info.n_classes))))
+            part("confusion", lambda: out.__setitem__("confusion", cached(
+                "confusion", None,
+                lambda: confusion(model, self.data.x_val, self.data.y_val, self.loss, self.data.info.n_classes),
+                slow if len(self.data.y_val) > 2000 else 0.0)))
         out["problems"] = problems
         return out
 
-    def _tabular(self, model, opt, out) -> None:
+    def _tabular(self, model, opt, out, cached) -> None:
         dims_opt = opt.get("dims") or ("pca" if self._pca is not None else (0, 1))
-        plane, extent, labels, pts_tr, pts_va = self._plane(dims_opt)
+        key, plane, extent, labels, pts_tr, pts_va = self._plane(dims_opt)
         proj = plane if _is_projection(plane) else None
         dims = (0, 1) if proj is not None else plane
         out["points_train"], out["points_val"] = pts_tr, pts_va
         out["boundary_extent"] = extent
         out["boundary_xlabel"], out["boundary_ylabel"] = labels
         if opt.get("boundary"):
-            out["boundary"] = decision_grid(model, self.loss, extent, int(opt["grid_res"]), dims=dims, project=proj)
+            res = int(opt["grid_res"])
+            out["boundary"] = cached("boundary", (key, res),
+                                     lambda: decision_grid(model, self.loss, extent, res, dims=dims, project=proj))
         if opt.get("neurons"):
-            out["neurons"] = neuron_maps(model, self.loss, extent, int(opt["neuron_res"]), dims=dims, project=proj)
+            res = int(opt["neuron_res"])
+            out["neurons"] = cached("neurons", (key, res),
+                                    lambda: neuron_maps(model, self.loss, extent, res, dims=dims, project=proj))
 
-    def _sample_parts(self, model, opt, sample, out, problems) -> None:
+    def _sample_parts(self, model, sample) -> dict[str, Any]:
         x = as_sample(model, sample)
         proba, pred = predict(model, x[None], self.loss)
-        out["proba"], out["pred"] = proba[0], int(pred[0])
-        out["saliency_input"] = x
+        res = {"proba": proba[0], "pred": int(pred[0]), "saliency_input": x}
         if self.is_image:
-            out["feature_maps"] = feature_maps(model, x)
-        sal = opt.get("saliency")
-        if not sal:
-            return
+            res["feature_maps"] = feature_maps(model, x)
+        return res
+
+    def _saliency(self, model, opt, out, cached, slow: float) -> None:
         from engine.saliency import saliency
 
+        sal = opt["saliency"]
         method = sal.get("method", "gradient")
         target = sal.get("target")
-        target = int(pred[0]) if target is None else int(target)
+        target = out["pred"] if target is None else target
         layer = sal.get("layer")
-        key = (id(model), method, target, layer, _sample_key(opt.get("feature_sample")))
-        # the plain gradient is one backward pass: always fresh; the others are rate-limited
-        interval = 0.0 if method == "gradient" else float(opt["slow_interval"])
-        try:
-            out["saliency"] = self._slow["saliency"].get(
-                key, interval, lambda: saliency(model, x, target, method, layer_id=layer, loss=self.loss))
-            out["saliency_target"] = target
-        except (ValueError, RuntimeError) as exc:
-            problems["saliency"] = str(exc)
+        key = (method, target, layer, _sample_key(opt.get("feature_sample")))
+        # the plain gradient is one backward pass; the others are rate-limited on top of the budget
+        interval = 0.0 if method == "gradient" else slow
+        if method != "gradient":
+            import captum.attr  # noqa: F401  - the first import takes a second; keep it out of the part's timing
+        x = out["saliency_input"]
+        out["saliency"] = cached("saliency", key,
+                                 lambda: saliency(model, x, target, method, layer_id=layer, loss=self.loss), interval)
+        out["saliency_target"] = target
 
 
 def __getattr__(name: str):

@@ -130,7 +130,7 @@ def gradcam(model, x_np: np.ndarray, target: int, layer_id: str | None = None) -
         cam = LayerAttribution.interpolate(cam.detach(), tuple(shape[1:]), interpolate_mode="bilinear")
     cam = cam[0, 0].float().cpu().numpy()
     top = float(cam.max())
-    return ((cam - cam.min()) / (top - cam.min()) if top > 0 else np.zeros_like(cam)).astype(np.float32)
+    return (cam / top if top > 0 else np.zeros_like(cam)).astype(np.float32)
 
 
 def saliency(model, x_np: np.ndarray, target: int, method: str = "gradient", layer_id: str | None = None,

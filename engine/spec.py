@@ -9,8 +9,9 @@ import json
 import math
 import os
 import re
+import reprlib
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 FORMAT_NAME = "neural-playground-design"
@@ -139,8 +140,15 @@ def spec_to_dict(spec: Spec) -> dict:
             for lay in spec.layers
         ],
         "edges": [{"from": e.src, "to": e.dst} for e in spec.edges],
-        "training": asdict(spec.training),
+        "training": _typed(asdict(spec.training)),
     }
+
+
+def _typed(training: dict) -> dict:
+    """Training values in their declared types, so lr=1 is written 1.0 and reads back the same."""
+    defaults = asdict(TrainingSpec())
+    return {k: float(v) if isinstance(defaults[k], float) and isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in training.items()}
 
 
 def dumps(spec: Spec) -> str:
@@ -153,12 +161,30 @@ def _expect(cond: bool, problems: list[Problem], where: str, msg: str) -> bool:
     return cond
 
 
+_MAX_INT = 2**53  # beyond this a JSON integer is no longer exact as a float; no setting needs more
+_TYPE_WORDS = {float: "number", int: "whole number", bool: "true or false", str: "text"}
+_REPR = reprlib.Repr()  # short and never deep, so a hostile value cannot flood or recurse
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 40, 4, 4
+_brief = _REPR.repr
+
+
+def _key(k: Any) -> str:
+    """A JSON key for a message, cut short so a hostile file cannot flood the error text."""
+    k = str(k)
+    return k if len(k) <= 40 else k[:37] + "..."
+
+
+def _is_number(v: Any) -> bool:
+    """A finite int or float (not a bool) of a size a design can use."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return -_MAX_INT <= v <= _MAX_INT
+    return isinstance(v, float) and math.isfinite(v)
+
+
 def _is_plain_value(v: Any) -> bool:
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return True
-    if isinstance(v, (int, float)):
-        return math.isfinite(v)
-    return False
+    return isinstance(v, (bool, str)) or v is None or _is_number(v)
 
 
 def spec_from_dict(data: Any) -> Spec:
@@ -172,33 +198,36 @@ def spec_from_dict(data: Any) -> Spec:
         raise SpecError([Problem("file", "the top level must be a JSON object {...}")])
     fmt = data.get("format")
     if fmt != FORMAT_NAME:
-        problems.append(Problem("format", f'expected "{FORMAT_NAME}", got {fmt!r} - is this a Neural Playground design?'))
+        problems.append(Problem("format", f'expected "{FORMAT_NAME}", got {_brief(fmt)} - is this a Neural Playground design?'))
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        problems.append(Problem("version", "missing or not a positive integer"))
+        problems.append(Problem("version", f"must be a positive whole number like {FORMAT_VERSION}, got {_brief(version)}"))
     elif version > FORMAT_VERSION:
-        problems.append(Problem("version", f"file version {version} is newer than this app reads ({FORMAT_VERSION}); update Neural Playground"))
+        shown = version if version < _MAX_INT else "from the future"
+        problems.append(Problem("version", f"file version {shown} is newer than this app reads ({FORMAT_VERSION}); "
+                                           "update Neural Playground"))
     if problems:
         raise SpecError(problems)
     data = _migrate(data, version)
 
     spec = Spec()
     name = data.get("name", "untitled")
-    if _expect(isinstance(name, str), problems, "name", "must be a string"):
+    if _expect(isinstance(name, str), problems, "name", "must be text"):
         spec.name = name[:200]
     notes = data.get("notes", "")
-    if isinstance(notes, str):
-        spec.notes = notes[:10000]
+    if _expect(isinstance(notes, str), problems, "notes", "must be text"):
+        spec.notes = notes
 
     ds = data.get("dataset", {})
     if _expect(isinstance(ds, dict), problems, "dataset", "must be an object with kind and params"):
         kind = ds.get("kind", "xor")
         params = ds.get("params", {})
-        if _expect(isinstance(kind, str), problems, "dataset.kind", "must be a string"):
+        if _expect(isinstance(kind, str), problems, "dataset.kind", "must be text such as \"xor\""):
             spec.dataset.kind = kind
         if _expect(isinstance(params, dict), problems, "dataset.params", "must be an object"):
             for k, v in params.items():
-                if _expect(_is_plain_value(v), problems, f"dataset.params.{k}", "must be a number, string or boolean"):
+                if _expect(_is_plain_value(v), problems, f"dataset.params.{_key(k)}",
+                           f"must be a finite number, text or true/false, got {_brief(v)}"):
                     spec.dataset.params[str(k)] = v
 
     layers = data.get("layers", [])
@@ -212,46 +241,48 @@ def spec_from_dict(data: Any) -> Spec:
                 continue
             lid, kind = raw.get("id"), raw.get("kind")
             if not _expect(isinstance(lid, str) and bool(_ID_RE.match(lid)), problems, where,
-                           f"id {lid!r} must be a name like dense1 (letters, digits, _; not starting with a digit)"):
+                           f"id {_brief(lid)} must be a name like dense1 (letters, digits, _; not starting with a digit)"):
                 continue
-            if not _expect(isinstance(kind, str), problems, lid, "kind must be a string"):
+            if not _expect(isinstance(kind, str), problems, lid, f"kind must be text such as \"Dense\", got {_brief(kind)}"):
                 continue
             params = raw.get("params", {})
             clean: dict[str, Any] = {}
             if _expect(isinstance(params, dict), problems, f"{lid}.params", "must be an object"):
                 for k, v in params.items():
-                    if _expect(_is_plain_value(v), problems, f"{lid}.{k}", "must be a number, string or boolean"):
+                    if _expect(_is_plain_value(v), problems, f"{lid}.{_key(k)}",
+                               f"must be a finite number, text or true/false, got {_brief(v)}"):
                         clean[str(k)] = v
             pos = raw.get("pos", [0, 0])
-            if not (isinstance(pos, (list, tuple)) and len(pos) == 2
-                    and all(isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) for p in pos)):
-                problems.append(Problem(f"{lid}.pos", "must be [x, y] numbers"))
+            if not (isinstance(pos, (list, tuple)) and len(pos) == 2 and all(_is_number(p) for p in pos)):
+                problems.append(Problem(f"{lid}.pos", f"must be [x, y] numbers, got {_brief(pos)}"))
                 pos = [0, 0]
             spec.layers.append(LayerSpec(lid, kind, clean, (float(pos[0]), float(pos[1]))))
 
     edges = data.get("edges", [])
     if _expect(isinstance(edges, list), problems, "edges", "must be a list"):
-        for i, raw in enumerate(edges[:5000]):
+        if len(edges) > 5000:
+            problems.append(Problem("edges", f"{len(edges)} edges is more than the 5000 this app handles"))
+            edges = []
+        for i, raw in enumerate(edges):
             if (isinstance(raw, dict) and isinstance(raw.get("from"), str) and isinstance(raw.get("to"), str)):
                 spec.edges.append(EdgeSpec(raw["from"], raw["to"]))
             else:
-                problems.append(Problem(f"edges[{i}]", 'must be {"from": layer id, "to": layer id}'))
+                problems.append(Problem(f"edges[{i}]", f'must be {{"from": layer id, "to": layer id}}, got {_brief(raw)}'))
 
     tr = data.get("training", {})
     if _expect(isinstance(tr, dict), problems, "training", "must be an object"):
-        defaults = TrainingSpec()
+        kinds = {f.name: type(getattr(spec.training, f.name)) for f in fields(TrainingSpec)}
         for k, v in tr.items():
-            if not hasattr(defaults, k):
-                problems.append(Problem(f"training.{k}", "unknown setting - remove it"))
+            want = kinds.get(k)  # the dataclass fields only: never dunders such as __dict__
+            if want is None:
+                problems.append(Problem(f"training.{_key(k)}", "unknown setting - remove it"))
                 continue
-            want = type(getattr(defaults, k))
-            if want is float and isinstance(v, int) and not isinstance(v, bool):
+            if want is float and _is_number(v):
                 v = float(v)
-            if not isinstance(v, want) or isinstance(v, bool) != (want is bool):
-                problems.append(Problem(f"training.{k}", f"must be a {want.__name__}, got {v!r}"))
-                continue
-            if isinstance(v, float) and not math.isfinite(v):
-                problems.append(Problem(f"training.{k}", "must be a finite number"))
+            elif want is int and isinstance(v, float) and math.isfinite(v) and v.is_integer():
+                v = int(v)  # 32.0 written by another tool means 32
+            if not isinstance(v, want) or isinstance(v, bool) != (want is bool) or (want in (int, float) and not _is_number(v)):
+                problems.append(Problem(f"training.{k}", f"must be a finite {_TYPE_WORDS[want]}, got {_brief(v)}"))
                 continue
             setattr(spec.training, k, v)
     if problems:
@@ -267,7 +298,7 @@ def _migrate(data: dict, version: int) -> dict:
 def loads(text: str) -> Spec:
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError covers JSONDecodeError and over-long integers
         raise SpecError([Problem("file", f"not valid JSON ({exc}) - was the file truncated or edited by hand?")]) from None
     return spec_from_dict(data)
 
@@ -280,8 +311,9 @@ def load(path: str | os.PathLike) -> Spec:
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
-            raise SpecError([Problem("file", f"{size} bytes is too large for a design file")])
-        with open(path, encoding="utf-8") as fh:
+            raise SpecError([Problem("file", f"{size} bytes is too large for a design file "
+                                             f"(the limit is {MAX_FILE_BYTES}) - choose a .json design")])
+        with open(path, encoding="utf-8-sig") as fh:  # -sig: files saved by Notepad start with a BOM
             text = fh.read()
     except UnicodeDecodeError:
         raise SpecError([Problem("file", "not a text file - choose a .json design")]) from None
@@ -330,7 +362,11 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
         try:
             data_info = datasets.describe(spec.dataset)
         except ValueError as exc:
-            problems.append(Problem("dataset", str(exc)))
+            # one "dataset.params.noise: what to do" per line; other messages stay whole
+            for line in str(exc).splitlines():
+                where, sep, msg = line.partition(": ")
+                ok = sep and where.startswith("dataset") and " " not in where
+                problems.append(Problem(where, msg) if ok else Problem("dataset", line))
             data_info = None
     report = L.infer(spec, data_info)
     problems += report.problems

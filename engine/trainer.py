@@ -111,6 +111,15 @@ def loss_fn(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     return F.mse_loss(out, target)
 
 
+def _accepts_force(fn) -> bool:
+    import inspect
+
+    try:
+        return "force" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Diverged(Exception):
     pass
 
@@ -143,9 +152,14 @@ class Trainer:
         self._yv = torch.as_tensor(self.data.y_val, device=self.device)
         self.batch_size = max(1, min(t.batch_size, len(self._x)))
         self.steps_per_epoch = math.ceil(len(self._x) / self.batch_size)
+        if len(self._x) % self.batch_size == 1 and self.steps_per_epoch > 1:
+            # a last batch of one sample breaks BatchNorm ("expected more than 1 value per channel")
+            # and makes a noisy step: it joins the batch before it instead
+            self.steps_per_epoch -= 1
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
-        self._penalised = [p for n, p in self.model.named_parameters() if p.dim() > 1]
+        # L1/L2 act on the weights of Dense/Conv/Output layers, not on biases or normalisation gains
+        self._penalised = [m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
         self._gen = torch.Generator().manual_seed(t.seed)
         # control flags, written by other threads
         self._stop = threading.Event()
@@ -196,21 +210,22 @@ class Trainer:
         self._stop.set()
         self._run_gate.set()
 
+    # the gate is set/cleared under the lock together with _steps_allowed, so the two never disagree
     def pause(self) -> None:
         with self._lock:
             self._steps_allowed = 0
-        self._run_gate.clear()
+            self._run_gate.clear()
 
     def resume(self) -> None:
         with self._lock:
             self._steps_allowed = -1
-        self._run_gate.set()
+            self._run_gate.set()
 
     def step_once(self) -> None:
-        """While paused: run exactly one batch, report, and pause again."""
+        """While paused: run exactly one batch, report, and pause again (each call adds one batch)."""
         with self._lock:
-            self._steps_allowed = 1
-        self._run_gate.set()
+            self._steps_allowed = max(self._steps_allowed, 0) + 1
+            self._run_gate.set()
 
     @property
     def paused(self) -> bool:
@@ -255,7 +270,8 @@ class Trainer:
                 for b in range(self.steps_per_epoch):
                     if not self._gate(start):
                         break
-                    idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
+                    last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
+                    idx = perm[b * self.batch_size:None if last else (b + 1) * self.batch_size]
                     xb, yb = self._x[idx], self._y[idx]
                     out = self.model(xb)
                     loss = loss_fn(out, yb, self.loss)
@@ -316,16 +332,20 @@ class Trainer:
             self._elapsed = time.perf_counter() - start
             if self._last_emit_step != self.step:
                 self._emit("paused", None, None, 0)
-            while not self._run_gate.wait(0.05):
-                if self._stop.is_set():
-                    return False
-            if self._pending_hyper:
-                self._apply_hyper()
-            with self._lock:
-                if self._steps_allowed > 0:
-                    self._steps_allowed -= 1
-                    if self._steps_allowed == 0:
+            while not self._stop.is_set():
+                if not self._run_gate.wait(0.05):
+                    continue
+                if self._pending_hyper:
+                    self._apply_hyper()
+                with self._lock:
+                    if self._steps_allowed == 0:  # paused again before this thread woke: keep waiting
                         self._run_gate.clear()
+                        continue
+                    if self._steps_allowed > 0:
+                        self._steps_allowed -= 1
+                        if self._steps_allowed == 0:
+                            self._run_gate.clear()
+                break
         return not self._stop.is_set()
 
     def _single_stepping(self) -> bool:
@@ -358,7 +378,8 @@ class Trainer:
 
     def _end_epoch(self, train_loss: float, train_acc: float) -> None:
         val_loss, val_acc = self.evaluate(self._xv, self._yv) if len(self._xv) else (math.nan, math.nan)
-        if not math.isfinite(val_loss):
+        if len(self._xv) and not math.isfinite(val_loss):
+            self.epoch -= 1  # this epoch's weights are thrown away
             raise Diverged(val_loss)
         h = self.history
         h["epoch"].append(self.epoch)
@@ -385,7 +406,12 @@ class Trainer:
         extras: dict[str, Any] = {}
         if self.probe is not None:
             try:
-                extras = self.probe(self.model) or {}
+                # a paused or final report must show the current model, so a rate-limited probe
+                # (engine.probes.Prober) is told to recompute everything
+                if state != "running" and _accepts_force(self.probe):
+                    extras = self.probe(self.model, force=True) or {}
+                else:
+                    extras = self.probe(self.model) or {}
             except Exception as exc:  # a broken view must not kill training
                 extras = {"probe_error": f"{type(exc).__name__}: {exc}"}
         snap = Snapshot(

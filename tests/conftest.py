@@ -10,3 +10,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 EXAMPLES = os.path.join(ROOT, "assets", "examples")
+
+# PySide6 6.12 on CPython 3.11 leaks references to True/None on every emit; see widgets/pyside_fix.py
+from widgets import pyside_fix  # noqa: E402
+
+pyside_fix.install()

@@ -7,13 +7,14 @@ and the signals. Items tell their canvas about changes through a small host inte
 """
 from __future__ import annotations
 
+import functools
 import html
 import math
+import sys
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QFont,
     QFontMetricsF,
@@ -26,8 +27,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsLineItem, QStyleOptionGraphicsItem
 
-from engine.layers import REGISTRY
+from engine.layers import REGISTRY, describe_params
+from widgets import pyside_fix
 from widgets.icons import kind_color, paint_glyph
+
+pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses a reference to None on every void call (each paint)
 
 NODE_W, NODE_H, HEADER_H = 184.0, 68.0, 24.0
 PORT_R = 5.0
@@ -47,6 +51,23 @@ _FALLBACK_DESC = {
     "GlobalAvgPool": "mean per channel", "LayerNorm": "per sample", "BatchNorm": "per channel",
     "Add": "element-wise sum", "Concat": "join features",
 }
+
+
+def guarded(method):
+    """Decorate a Qt override so an exception in it is reported, not fatal.
+
+    Qt calls overrides from C++; with PySide6 6.12 on Python 3.11 some exceptions escaping an override
+    crash the process while being printed. sys.excepthook gets them instead (pytest-qt turns that into
+    a test failure, the app can show it).
+    """
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        try:
+            return method(self, *args)
+        except Exception:
+            sys.excepthook(*sys.exc_info())
+            return None
+    return wrapper
 
 
 def _font(px: float, bold: bool = False, mono: bool = False) -> QFont:
@@ -137,6 +158,7 @@ class PortItem(QGraphicsItem):
             self.mark = mark
             self.update()
 
+    @guarded
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         color = kind_color(self.node.kind)
@@ -152,10 +174,12 @@ class PortItem(QGraphicsItem):
         p.setBrush(fill)
         p.drawEllipse(QPointF(0, 0), r, r)
 
+    @guarded
     def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = True
         self.update()
 
+    @guarded
     def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = False
         self.update()
@@ -227,6 +251,7 @@ class ThumbStrip(QGraphicsItem):
                 return i
         return -1
 
+    @guarded
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(QPen(QColor("#D5D9E0"), 1))
@@ -258,12 +283,15 @@ class ThumbStrip(QGraphicsItem):
             self.setToolTip(f"{self.node.layer_id} unit {i}" if i >= 0 else "")
             self.node.host._on_strip_unit_hovered(self.node.layer_id, i)
 
+    @guarded
     def hoverMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._set_hovered(self.index_at(event.pos()))
 
+    @guarded
     def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._set_hovered(-1)
 
+    @guarded
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt override
         i = self.index_at(event.pos())
         if event.button() == Qt.MouseButton.LeftButton and i >= 0:
@@ -304,8 +332,6 @@ class NodeItem(QGraphicsItem):
     def set_state(self, kind: str, params: dict, shape_text: str, count: int | None,
                   error: str | None, warning: str | None) -> None:
         """Update what the card shows; repaints only if something changed."""
-        from engine.layers import describe_params
-
         desc = describe_params(kind, params) if kind in REGISTRY else "unknown kind"
         state = (kind, desc, shape_text, count, error, warning)
         if state == (self.kind, self.desc, self.shape_text, self.count, self.error, self.warning):
@@ -420,6 +446,12 @@ class NodeItem(QGraphicsItem):
     def scene_card_rect(self) -> QRectF:
         return self.card_rect().translated(self.pos())
 
+    def obstacle_box(self, margin: float = 6.0) -> tuple[float, float, float, float]:
+        """(left, top, right, bottom) of the card and its thumbnails, grown by ``margin``, for edge routing."""
+        x, y = self.pos().x(), self.pos().y()
+        return (x - NODE_W / 2 - margin, y - NODE_H / 2 - margin, x + NODE_W / 2 + margin, y + self.bottom_extent() + margin)
+
+    @guarded
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -511,10 +543,12 @@ class NodeItem(QGraphicsItem):
             self.host._on_node_item_moved(self)
         return super().itemChange(change, value)
 
+    @guarded
     def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = True
         self.update()
 
+    @guarded
     def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = False
         self.update()
@@ -542,7 +576,7 @@ class EdgeItem(QGraphicsItem):
     def key(self) -> tuple[str, str]:
         return self.src.layer_id, self.dst.layer_id
 
-    def update_path(self, obstacles: list[QRectF] | None = None) -> None:
+    def update_path(self, obstacles: list[Box] | None = None) -> None:
         """Recompute the curve from the source's output port to the destination's input port."""
         a = self.src.out_port.scene_center() if self.src.out_port else self.src.mapToScene(0, NODE_H / 2)
         b = self.dst.in_port.scene_center() if self.dst.in_port else self.dst.mapToScene(0, -NODE_H / 2)
@@ -569,6 +603,7 @@ class EdgeItem(QGraphicsItem):
     def shape(self) -> QPainterPath:
         return self._shape
 
+    @guarded
     def paint(self, p: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         if self.isSelected():
@@ -589,33 +624,42 @@ class EdgeItem(QGraphicsItem):
         p.setBrush(color)
         p.drawPolygon(self.arrow)
 
+    @guarded
     def hoverEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = True
         self.update()
 
+    @guarded
     def hoverLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.hover = False
         self.update()
 
 
-def curve_path(a: QPointF, b: QPointF, obstacles: list[QRectF]) -> QPainterPath:
-    """A top-to-bottom S-curve from a to b; if it would cross an obstacle it runs down a side lane."""
+Box = tuple[float, float, float, float]  # left, top, right, bottom in scene coordinates
+
+
+def curve_path(a: QPointF, b: QPointF, obstacles: list[Box]) -> QPainterPath:
+    """A top-to-bottom S-curve from a to b; if it would cross an obstacle it runs down a side lane.
+
+    Obstacles are plain float boxes (already including a margin): this runs for every edge on
+    every edit, so it avoids creating Qt objects per test.
+    """
     dy = b.y() - a.y()
     bend = max(36.0, abs(dy) * 0.45) if dy >= 0 else max(80.0, -dy * 0.5)
     path = QPainterPath(a)
     path.cubicTo(QPointF(a.x(), a.y() + bend), QPointF(b.x(), b.y() - bend), b)
     if dy < 70 or not obstacles:
         return path
-    hits = [r for r in obstacles if _path_hits(path, r)]
+    hits = _hits(path, obstacles)
     if not hits:
         return path
     for _ in range(4):  # widen the lane until it is clear (a few rounds suffice in practice)
-        right = max(r.right() for r in hits) + 26
-        left = min(r.left() for r in hits) - 26
+        right = max(h[2] for h in hits) + 20
+        left = min(h[0] for h in hits) - 20
         mid = (a.x() + b.x()) / 2
         lane = right if abs(right - mid) <= abs(left - mid) else left
         lane_path = _lane_path(a, b, lane)
-        more = [r for r in obstacles if r not in hits and _path_hits(lane_path, r)]
+        more = [h for h in _hits(lane_path, obstacles) if h not in hits]
         if not more:
             return lane_path
         hits += more
@@ -631,11 +675,22 @@ def _lane_path(a: QPointF, b: QPointF, lane: float) -> QPainterPath:
     return path
 
 
-def _path_hits(path: QPainterPath, rect: QRectF) -> bool:
-    r = rect.adjusted(-6, -6, 6, 6)
-    if not path.controlPointRect().intersects(r):
-        return False
-    return any(r.contains(path.pointAtPercent(t / 24)) for t in range(1, 24))
+def _hits(path: QPainterPath, obstacles: list[Box]) -> list[Box]:
+    """The obstacles that some of 23 points along ``path`` fall into."""
+    pts = []
+    for t in range(1, 24):
+        p = path.pointAtPercent(t / 24)
+        pts.append((p.x(), p.y()))
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    out = []
+    for box in obstacles:
+        left, top, right, bottom = box
+        if right < x0 or left > x1 or bottom < y0 or top > y1:
+            continue
+        if any(left <= x <= right and top <= y <= bottom for x, y in pts):
+            out.append(box)
+    return out
 
 
 # ---- weight lines ------------------------------------------------------------------------
@@ -688,9 +743,3 @@ class WeightLines:
                 line.scene().removeItem(line)
         self.lines = []
         self.shape = (0, 0)
-
-
-def fill_brush(color: QColor, alpha: int) -> QBrush:
-    c = QColor(color)
-    c.setAlpha(alpha)
-    return QBrush(c)

@@ -7,8 +7,10 @@ Conventions, kept everywhere so a colour means the same thing in every dock:
 * classes beyond two take the next colours of ``CLASS_COLORS`` (up to 10, then repeat);
 * saliency and other magnitudes use a sequential map (``sequential_lut``, inferno by default).
 
-A LUT is ``(n, 4)`` uint8 RGBA. ``to_rgba`` maps values through one with given limits; NaN
-becomes fully transparent so missing data never reads as a value.
+A LUT is ``(n, 4)`` uint8 RGBA. Diverging LUTs have an odd length (255) so the neutral colour
+is exactly the middle entry: p = 0.5 and a zero weight are white, not a tint of either side.
+``to_rgba`` maps values through a LUT with given limits; NaN becomes fully transparent so
+missing data never reads as a value.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ def gradient_lut(stops: list[tuple[float, str]], n: int = 256, alpha: int = 255)
     return out
 
 
-def diverging_lut(n: int = 256, negative: str = TF_BLUE, middle: str = TF_WHITE, positive: str = TF_ORANGE) -> np.ndarray:
+def diverging_lut(n: int = 255, negative: str = TF_BLUE, middle: str = TF_WHITE, positive: str = TF_ORANGE) -> np.ndarray:
     """Blue - white - orange: symmetric around the middle entry (negative / 0 / positive)."""
     return gradient_lut([(0.0, negative), (0.5, middle), (1.0, positive)], n)
 
@@ -70,13 +72,13 @@ def faded(lut: np.ndarray, opacity: float = BACKGROUND_ALPHA, over: str = "#ffff
     return out
 
 
-def probability_lut(n: int = 256, background: bool = True) -> np.ndarray:
+def probability_lut(n: int = 255, background: bool = True) -> np.ndarray:
     """p(class 1) 0..1 -> blue..white..orange; ``background`` fades it like TF Playground's plane."""
     lut = diverging_lut(n)
     return faded(lut) if background else lut
 
 
-def weights_lut(n: int = 256) -> np.ndarray:
+def weights_lut(n: int = 255) -> np.ndarray:
     """Symmetric diverging map for weights, filters and neuron outputs (negative blue, positive orange)."""
     return diverging_lut(n)
 
@@ -85,9 +87,15 @@ def sequential_lut(name: str = "inferno", n: int = 256) -> np.ndarray:
     """A perceptually uniform sequential map from pyqtgraph's colour maps (for saliency, magnitudes)."""
     import pyqtgraph as pg  # here, so numpy-only users of this module do not load Qt
 
-    cmap = pg.colormap.get(name)
+    hint = f"unknown colour map {name!r}; try 'inferno', 'viridis', 'magma' or 'plasma'"
+    if not name.replace("_", "").isalnum():  # pyqtgraph would read any path as a map file
+        raise ValueError(hint)
+    try:
+        cmap = pg.colormap.get(name)
+    except (FileNotFoundError, OSError, KeyError):
+        cmap = None
     if cmap is None:
-        raise ValueError(f"unknown colour map {name!r}; try 'inferno', 'viridis', 'magma' or 'plasma'")
+        raise ValueError(hint)
     lut = np.asarray(cmap.getLookupTable(0.0, 1.0, n, alpha=True), dtype=np.float64)
     if lut.max() <= 1.0:  # some pyqtgraph versions return floats 0..1
         lut = lut * 255
@@ -130,6 +138,16 @@ def to_rgba(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> np
     return out
 
 
+def neuron_rgba(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """A unit's output grid (res, res) as TF-Playground colours, symmetric around zero: (res, res, 4) uint8.
+
+    ``limit`` None normalises by max |v| (unbounded outputs). Rows follow y upwards as in
+    engine.probes grids; flip them (``[::-1]``) for a QImage, whose first row is the top.
+    """
+    m = float(limit) if limit is not None and float(limit) > 0 else symmetric_limit(values, floor=1e-6)
+    return to_rgba(values, _NEURON_LUT, -m, m)
+
+
 def blend_classes(probs: np.ndarray, colors: np.ndarray, opacity: float = BACKGROUND_ALPHA,
                   discretize: bool = False) -> np.ndarray:
     """Colour a (..., k) probability grid: class colours mixed by probability, paler where unsure.
@@ -157,3 +175,6 @@ def blend_classes(probs: np.ndarray, colors: np.ndarray, opacity: float = BACKGR
     out[..., :3] = np.clip(rgb + 0.5, 0, 255)
     out[..., 3] = 255
     return out
+
+
+_NEURON_LUT = faded(weights_lut())

@@ -6,10 +6,10 @@ Image kinds from engine.images are optional and imported lazily.
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -35,16 +35,21 @@ CLASS_COLORS = ("#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 MAX_POINTS = 3000  # preview subsample: enough to see the shape, cheap to draw
 MAX_IMAGES = 64
 INT_LIMIT = 2**31 - 1
+LABELS = {"n_points": "Points", "val_fraction": "Validation share", "n_per_class": "Per class"}
 
 
 def class_color(i: int) -> QColor:
     return QColor(CLASS_COLORS[i % len(CLASS_COLORS)])
 
 
-def dataset_schema(include_images: bool = True) -> tuple[dict, dict]:
-    """(params per kind, help per kind): the built-in sets plus engine.images' if present."""
+def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
+    """(params per kind, help per kind, editor hints) for the built-in sets plus engine.images'.
+
+    Hints: ``{"folders": {(kind, param)}, "choices": {(kind, param): (...)}}``.
+    """
     params = dict(datasets.DATASET_PARAMS)
     helps = dict(datasets.DATASET_HELP)
+    hints: dict = {"folders": set(), "choices": {}}
     if include_images:
         try:
             from engine import images
@@ -53,7 +58,9 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict]:
         if images is not None:
             params.update(getattr(images, "IMAGE_PARAMS", {}))
             helps.update(getattr(images, "IMAGE_HELP", {}))
-    return params, helps
+            hints["folders"] = set(getattr(images, "FOLDER_PARAMS", ()))
+            hints["choices"] = dict(getattr(images, "CHOICES", {}))
+    return params, helps, hints
 
 
 class PathEdit(QWidget):
@@ -61,15 +68,16 @@ class PathEdit(QWidget):
 
     path_chosen = Signal(str)
 
-    def __init__(self, file_filter: str = "CSV files (*.csv);;All files (*)", parent=None):
+    def __init__(self, file_filter: str = "CSV files (*.csv);;All files (*)", folder: bool = False, parent=None):
         super().__init__(parent)
         self.file_filter = file_filter
+        self.folder = folder
         self.edit = QLineEdit()
         self.edit.setPlaceholderText("choose a file...")
         self.edit.editingFinished.connect(self._on_edit_finished)
         self.button = QToolButton()
         self.button.setText("...")
-        self.button.setToolTip("Choose a file")
+        self.button.setToolTip("Choose a folder" if folder else "Choose a file")
         self.button.clicked.connect(self._on_button_clicked)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -84,6 +92,8 @@ class PathEdit(QWidget):
 
     def ask_path(self) -> str:
         """The file dialog (tests replace this)."""
+        if self.folder:
+            return QFileDialog.getExistingDirectory(self, "Choose a folder", self.value())
         path, _ = QFileDialog.getOpenFileName(self, "Choose a data file", self.value(), self.file_filter)
         return path
 
@@ -104,7 +114,7 @@ class DataPanel(QWidget):
 
     def __init__(self, parent=None, include_images: bool = True):
         super().__init__(parent)
-        self.schema, self.helps = dataset_schema(include_images)
+        self.schema, self.helps, self.hints = dataset_schema(include_images)
         self.kind = ""
         self.editors: dict[str, QWidget] = {}
 
@@ -120,29 +130,21 @@ class DataPanel(QWidget):
         self.params_form = QFormLayout()
         self.params_form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground(self.palette().color(self.backgroundRole()).lighter(103))
-        self.plot.setAspectLocked(True)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.setMinimumHeight(160)
-        self.scatter = pg.ScatterPlotItem(size=5, pen=None)
-        self.plot.addItem(self.scatter)
-        self.legend = self.plot.addLegend(offset=(6, 6), labelTextSize="8pt")
-        self.image_view = pg.GraphicsLayoutWidget()
-        self.image_view.setBackground(self.plot.backgroundBrush())
-        self.image_box = self.image_view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.image_item = pg.ImageItem()
-        self.image_box.addItem(self.image_item)
+        # pyqtgraph's plot widgets are made on first use: importing pyqtgraph costs ~0.3 s,
+        # which the window should not wait for before it shows
+        self.plot = self.scatter = None
+        self.image_view = self.image_box = self.image_item = None
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
         self.message_label.setAlignment(Qt.AlignCenter)
         self.message_label.setStyleSheet("color: #c62828; padding: 12px;")
         self.message_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.preview = QStackedWidget()
-        for w in (self.plot, self.image_view, self.message_label):
-            self.preview.addWidget(w)
+        self.preview.addWidget(self.message_label)
+        self.preview.setMinimumHeight(160)
+        self.legend_label = QLabel()
+        self.legend_label.setWordWrap(True)
+        self.legend_label.setVisible(False)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.summary_label.setStyleSheet("color: palette(mid);")
@@ -152,6 +154,7 @@ class DataPanel(QWidget):
         lay.addLayout(self.form)
         lay.addWidget(self.help_label)
         lay.addLayout(self.params_form)
+        lay.addWidget(self.legend_label)
         lay.addWidget(self.preview, 1)
         lay.addWidget(self.summary_label)
         self._fill_kinds()
@@ -170,7 +173,7 @@ class DataPanel(QWidget):
 
     def refresh_kinds(self, include_images: bool = True) -> None:
         """Re-read the dataset kinds (e.g. once engine.images has been imported)."""
-        self.schema, self.helps = dataset_schema(include_images)
+        self.schema, self.helps, self.hints = dataset_schema(include_images)
         self._fill_kinds()
         if self.kind in self.schema and not self.editors:
             self._build_editors(self.kind)
@@ -197,27 +200,51 @@ class DataPanel(QWidget):
         if len(x) > MAX_POINTS:
             idx = np.random.default_rng(0).choice(len(x), MAX_POINTS, replace=False)
             x, y = x[idx], y[idx]
-        self.legend.clear()
+        pg = self._ensure_plots()
         brushes = [pg.mkBrush(class_color(c)) for c in range(max(len(class_names), int(y.max(initial=0)) + 1))]
         self.scatter.setData(x=x[:, 0], y=x[:, 1], brush=[brushes[c] for c in y], pen=pg.mkPen(255, 255, 255, 90))
-        for c, name in enumerate(class_names[:10]):
-            self.legend.addItem(pg.ScatterPlotItem(brush=brushes[c], pen=None, size=8), name)
         self.plot.enableAutoRange()
         self.preview.setCurrentWidget(self.plot)
+        self.legend_label.setText(legend_html(class_names))
+        self.legend_label.setVisible(True)
         self.summary_label.setText(summary)
 
     def show_images(self, images: np.ndarray, y: np.ndarray, class_names: list[str], summary: str = "") -> None:
         """A grid of the first images, (N, C, H, W) with C = 1 or 3."""
+        self._ensure_plots()
         grid = image_grid(np.asarray(images, dtype=float)[:MAX_IMAGES])
         self.image_item.setImage(grid, levels=(0.0, 1.0))
         self.image_box.autoRange(padding=0.02)
         self.preview.setCurrentWidget(self.image_view)
         self.summary_label.setText(summary)
 
+    def _ensure_plots(self):
+        """Create the scatter plot and the image grid view (imports pyqtgraph); returns pyqtgraph."""
+        import pyqtgraph as pg
+
+        if self.plot is None:
+            background = self.palette().color(self.backgroundRole()).lighter(103)
+            self.plot = pg.PlotWidget(background=background)
+            self.plot.setAspectLocked(True)
+            self.plot.setMenuEnabled(False)
+            self.plot.hideButtons()
+            self.plot.showGrid(x=True, y=True, alpha=0.15)
+            self.scatter = pg.ScatterPlotItem(size=5, pen=None)
+            self.plot.addItem(self.scatter)
+            self.image_view = pg.GraphicsLayoutWidget()
+            self.image_view.setBackground(background)
+            self.image_box = self.image_view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+            self.image_item = pg.ImageItem()
+            self.image_box.addItem(self.image_item)
+            self.preview.addWidget(self.plot)
+            self.preview.addWidget(self.image_view)
+        return pg
+
     def show_message(self, text: str) -> None:
         """Instead of a preview: why there is none (bad CSV, unknown dataset...)."""
         self.message_label.setText(text)
         self.preview.setCurrentWidget(self.message_label)
+        self.legend_label.setVisible(False)
         self.summary_label.setText("")
 
     def message(self) -> str:
@@ -229,11 +256,11 @@ class DataPanel(QWidget):
             self.params_form.removeRow(0)
         self.editors = {}
         for par in self.schema.get(kind, ()):
-            w = _editor(par)
+            w = _editor(par, self.hints, kind)
             w.setObjectName(f"dataset_{par.name}")
             w.setToolTip(par.help)
             self.editors[par.name] = w
-            label = {"n_points": "Points", "val_fraction": "Validation share"}.get(par.name, par.name.replace("_", " ").capitalize())
+            label = LABELS.get(par.name, par.name.replace("_", " ").capitalize())
             self.params_form.addRow(label, w)
             _signal(w).connect(self._on_editor_changed)
 
@@ -268,7 +295,7 @@ class _Blocked:
         self.w.blockSignals(self.old)
 
 
-def _editor(par) -> QWidget:
+def _editor(par, hints: dict, kind: str) -> QWidget:
     if par.type == "int":
         w = QSpinBox()
         w.setRange(int(max(par.min, -INT_LIMIT)), int(min(par.max, INT_LIMIT)))
@@ -283,11 +310,21 @@ def _editor(par) -> QWidget:
         w.setKeyboardTracking(False)
         return w
     if par.type == "path":
-        return PathEdit()
+        if (kind, par.name) in hints["folders"]:
+            return PathEdit(folder=True)
+        if kind == "csv":
+            return PathEdit()
+        return PathEdit(file_filter="All files (*)")
+    if (kind, par.name) in hints["choices"]:
+        w = QComboBox()
+        w.addItems(list(hints["choices"][(kind, par.name)]))
+        return w
     return QLineEdit()
 
 
 def _signal(w: QWidget):
+    if isinstance(w, QComboBox):
+        return w.currentTextChanged
     if isinstance(w, PathEdit):
         return w.path_chosen
     if isinstance(w, QLineEdit):
@@ -296,6 +333,8 @@ def _signal(w: QWidget):
 
 
 def _value(w: QWidget):
+    if isinstance(w, QComboBox):
+        return w.currentText()
     if isinstance(w, QLineEdit):
         return w.text().strip()
     return w.value()
@@ -303,7 +342,11 @@ def _value(w: QWidget):
 
 def _set_value(w: QWidget, value) -> None:
     with _Blocked(w):
-        if isinstance(w, PathEdit):
+        if isinstance(w, QComboBox):
+            if w.findText(str(value)) < 0:
+                w.addItem(str(value))
+            w.setCurrentIndex(w.findText(str(value)))
+        elif isinstance(w, PathEdit):
             with _Blocked(w.edit):
                 w.setValue(str(value))
         elif isinstance(w, QLineEdit):
@@ -312,6 +355,13 @@ def _set_value(w: QWidget, value) -> None:
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             if w.value() != value:
                 w.setValue(value)
+
+
+def legend_html(class_names: list[str]) -> str:
+    """Coloured dots and class names, one line that wraps."""
+    items = [f"<span style='color:{CLASS_COLORS[i % len(CLASS_COLORS)]}; font-size:14px'>\u25cf</span>&nbsp;{html.escape(n)}"
+             for i, n in enumerate(class_names)]
+    return "&nbsp;&nbsp; ".join(items)
 
 
 def image_grid(images: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -324,7 +374,9 @@ def image_grid(images: np.ndarray, pad: int = 1) -> np.ndarray:
     cols = int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
     chans = 3 if c == 3 else 1
-    out = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, chans))
+    if chans == 1:
+        images = 1.0 - images  # dark ink on light paper reads better than white on black
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, chans), 0.8 if chans == 1 else 1.0)
     for i in range(n):
         r, col = divmod(i, cols)
         tile = images[i].transpose(1, 2, 0) if c == 3 else images[i, :1].transpose(1, 2, 0)

@@ -282,6 +282,9 @@ def _glyph_activation(p, c, fill, fn):
     p.setPen(axis)
     p.drawLine(QPointF(1.5, to_y(0.0)), QPointF(22.5, to_y(0.0)))
     p.drawLine(QPointF(12, 1.5), QPointF(12, 22.5))
+    if fn not in ACTIVATION_NAMES:  # the generic entry: a faint ReLU behind the S-curve, "some function"
+        p.setPen(QPen(QColor(c.red(), c.green(), c.blue(), 120), 1.3, Qt.PenStyle.DashLine))
+        p.drawPolyline([QPointF(2, to_y(0.0)), QPointF(12, to_y(0.0)), QPointF(21, 3)])
     p.restore()
     path = QPainterPath()
     for k in range(49):

@@ -45,13 +45,13 @@ TRAINING_FIELDS = {
         ("lr", "Learning rate", "log", (1e-5, 10.0)),
         ("momentum", "Momentum", "float", (0.0, 0.999, 3, 0.05)),
         ("nesterov", "Nesterov", "bool", None),
-        ("weight_decay", "Weight decay", "log0", (0.0, 1.0)),
+        ("weight_decay", "Weight decay", "log0", (1e-5, 1.0)),
     ],
     "Loss and regularisation": [
         ("loss", "Loss", "choice", S.LOSSES),
-        ("l1", "L1 penalty", "log0", (0.0, 1.0)),
-        ("l2", "L2 penalty", "log0", (0.0, 1.0)),
-        ("grad_clip", "Gradient clip", "float", (0.0, 1000.0, 2, 0.5)),
+        ("l1", "L1 penalty", "log0", (1e-5, 1.0)),
+        ("l2", "L2 penalty", "log0", (1e-5, 1.0)),
+        ("grad_clip", "Gradient clip", "log0", (0.1, 1000.0)),
     ],
     "Loop": [
         ("batch_size", "Batch size", "int", (1, 65536)),
@@ -95,13 +95,12 @@ def blocked(*widgets):
 class LogSpinBox(QDoubleSpinBox):
     """A spin box for rates: arrows step 1-2-5 per decade, text drops trailing zeros.
 
-    With ``allow_zero`` the bottom of the range is 0 (off) and the first step up is the
-    smallest decade.
+    With ``allow_zero`` the bottom of the range is 0 (off) and the first step up is ``lo``.
     """
 
     def __init__(self, lo: float, hi: float, allow_zero: bool = False, parent=None):
         super().__init__(parent)
-        self._lo = lo if lo > 0 else 1e-5
+        self._lo = lo
         self.setDecimals(5)
         self.setRange(0.0 if allow_zero else lo, hi)
         self.setKeyboardTracking(True)
@@ -497,6 +496,7 @@ class Inspector(QWidget):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.layer_stack, "Layer")
         self.tabs.addTab(_scrolled(self.design_page), "Training")
+        self.tabs.setCurrentIndex(1)  # nothing is selected yet: show the design's settings
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.tabs)

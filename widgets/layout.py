@@ -13,7 +13,7 @@ from engine.spec import Spec
 
 # Node cards on the canvas are 184 x 68 (widgets/canvas_items.NODE_W/H); positions are card centres.
 COLUMN_SPACING = 228.0
-ROW_SPACING = 132.0
+ROW_SPACING = 156.0
 _DUMMY_WIDTH = 0.45  # a skipping edge needs less room than a node, in columns
 
 
@@ -44,19 +44,26 @@ def auto_layout(spec: Spec) -> dict[str, tuple[float, float]]:
     rows: dict[int, list[str]] = {}
     for n in ids:
         rows.setdefault(rank[n], []).append(n)
+    ancestors: dict[str, set[str]] = {}
+    for n in order:
+        ancestors[n] = set().union(*([ancestors[p] | {p} for p in preds[n] if p in ancestors] or [set()]))
     chain_preds: dict[str, list[str]] = {n: [] for n in ids}  # inputs as seen on the row above
     is_dummy: dict[str, bool] = {n: False for n in ids}
+    skip: set[str] = set()  # placeholders of a skip connection (its source also feeds another input)
     for dst in ids:
         for src in preds[dst]:
             if rank[dst] - rank[src] <= 1:
                 chain_preds[dst].append(src)
                 continue
+            is_skip = any(src in ancestors.get(other, ()) for other in preds[dst] if other != src)
             prev = src
             for r in range(rank[src] + 1, rank[dst]):
                 dummy = f"\0{src}->{dst}@{r}"
                 rows.setdefault(r, []).append(dummy)
                 chain_preds[dummy] = [prev]
                 is_dummy[dummy] = True
+                if is_skip:
+                    skip.add(dummy)
                 prev = dummy
             chain_preds[dst].append(prev)
 
@@ -66,7 +73,11 @@ def auto_layout(spec: Spec) -> dict[str, tuple[float, float]]:
         members = rows[r]
         desired = {}
         for n in members:
-            px = [x[p] for p in chain_preds[n] if p in x]
+            # A join follows its other inputs, not the placeholders of a skip connection: the main
+            # path stays one straight column and the skip edge bends around it.
+            placed_preds = [p for p in chain_preds[n] if p in x]
+            main = [p for p in placed_preds if p not in skip]
+            px = [x[p] for p in (main or placed_preds)]
             desired[n] = sum(px) / len(px) if px else 0.0
         # Real nodes before placeholders on ties so the main path keeps the straight column.
         members.sort(key=lambda n: (desired[n], is_dummy[n], stable.get(n, len(stable)), n))
@@ -75,9 +86,12 @@ def auto_layout(spec: Spec) -> dict[str, tuple[float, float]]:
         for i in range(1, len(members)):
             gap = (width[i - 1] + width[i]) / 2
             placed.append(max(desired[members[i]], placed[-1] + gap))
-        # Shift the row so it sits as close as possible (on average) to where its inputs want it.
-        shift = sum(desired[n] - p for n, p in zip(members, placed, strict=True)) / len(members)
-        for n, p in zip(members, placed, strict=True):
+        # Shift the row so its real nodes sit as close as possible (on average) to where their
+        # inputs want them; placeholders only make room.
+        both = list(zip(members, placed, strict=True))
+        pairs = [(n, p) for n, p in both if not is_dummy[n]] or both
+        shift = sum(desired[n] - p for n, p in pairs) / len(pairs)
+        for n, p in both:
             x[n] = p + shift
 
     return {n: (round(x[n], 1), rank[n] * ROW_SPACING) for n in ids}

@@ -13,7 +13,11 @@ from PySide6.QtGui import QColor, QDrag, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from engine.layers import ACTIVATION_FORMULAS, ACTIVATIONS, GROUPS, REGISTRY, kinds_in_group
+from widgets import pyside_fix
+from widgets.canvas_items import guarded
 from widgets.icons import ACTIVATION_NAMES, kind_color, layer_icon, paint_glyph
+
+pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses a reference to None on every void call
 
 LAYER_MIME = "application/x-neural-playground-layer"
 _ROLE_KIND = Qt.ItemDataRole.UserRole
@@ -79,6 +83,7 @@ def palette_entries() -> list[tuple[str, list[tuple[str, str, dict]]]]:
 class _LayerTree(QTreeWidget):
     """Tree whose drags carry layer mime data and show a small card under the cursor."""
 
+    @guarded
     def startDrag(self, supported_actions) -> None:  # noqa: N802 - Qt override
         item = self.currentItem()
         kind = item.data(0, _ROLE_KIND) if item else None
@@ -132,6 +137,7 @@ class LayerPalette(QWidget):
         self.tree.setIndentation(12)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
+        self.tree.setAnimated(True)
         self.tree.setIconSize(QSize(20, 20))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -148,6 +154,7 @@ class LayerPalette(QWidget):
         for group, entries in palette_entries():
             top = QTreeWidgetItem([group])
             top.setFont(0, bold)
+            top.setSizeHint(0, QSize(0, 26))
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)  # a heading: not draggable, not selectable
             top.setForeground(0, kind_color(entries[0][1]) if entries else QColor("#555"))
             self.tree.addTopLevelItem(top)
@@ -158,6 +165,7 @@ class LayerPalette(QWidget):
                 item.setData(0, _ROLE_PARAMS, params)
                 item.setToolTip(0, layer_tooltip(kind, params))
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+                item.setSizeHint(0, QSize(0, 26))
                 top.addChild(item)
             top.setExpanded(True)
 
@@ -202,6 +210,7 @@ class LayerPalette(QWidget):
         if hit:
             self.kind_activated.emit(hit[0], hit[1])
 
+    @guarded
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.tree.currentItem():
             self._on_tree_item_double_clicked(self.tree.currentItem(), 0)

@@ -1,6 +1,8 @@
 """Probes against independent references: hand-written torch, captum and sklearn."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,7 @@ def chain_spec(dataset: str, layers: list[tuple[str, str, dict]], loss: str = "c
     """A design whose layers are wired in the given order, plus any extra edges."""
     spec = Spec(name="t", dataset=DatasetSpec(dataset), training=TrainingSpec(loss=loss, seed=3))
     spec.layers = [LayerSpec(lid, kind, params) for lid, kind, params in layers]
-    spec.edges = [EdgeSpec(a[0], b[0]) for a, b in zip(layers, layers[1:])]
+    spec.edges = [EdgeSpec(a[0], b[0]) for a, b in itertools.pairwise(layers)]
     spec.edges += [EdgeSpec(a, b) for a, b in extra_edges]
     return spec
 
@@ -30,13 +32,18 @@ def mlp(loss: str = "cross_entropy", dataset: str = "xor"):
     return model
 
 
-def cnn():
-    """Input -> conv1 -> bn1 -> act1 -> pool1 -> conv2 -> act2 -> add1(pool1 + act2) -> flat -> output."""
+def cnn(channels: int = 1):
+    """Input -> conv1 -> bn1 -> act1 -> pool1 -> conv2 -> act2 -> add1(pool1 + act2) -> flat -> output.
+
+    channels=3 builds it for 3x8x8 colour inputs so channel reductions (max, sum) matter.
+    """
     layers = [("input", "Input", {}), ("conv1", "Conv2d", {"filters": 4, "kernel": 3}), ("bn1", "BatchNorm", {}),
               ("act1", "Activation", {"function": "relu"}), ("pool1", "MaxPool2d", {}),
               ("conv2", "Conv2d", {"filters": 4, "kernel": 3}), ("act2", "Activation", {"function": "relu"}),
               ("add1", "Add", {}), ("flat", "Flatten", {}), ("output", "Output", {})]
-    model = build(chain_spec("digits", layers, extra_edges=(("pool1", "add1"),)))
+    info = datasets.describe(DatasetSpec("digits"))
+    info = datasets.DataInfo(info.kind, (channels, 8, 8), info.n_classes, info.class_names)
+    model = build(chain_spec("digits", layers, extra_edges=(("pool1", "add1"),)), info)
     _randomise_bn(model)
     return model
 
@@ -62,6 +69,10 @@ def xor_data():
 
 def sample(digits, i: int = 3) -> np.ndarray:
     return digits.x_val[i]
+
+
+def colour_sample(i: int) -> np.ndarray:
+    return np.random.default_rng(i).normal(size=(3, 8, 8)).astype(np.float32)
 
 
 # ---- probabilities ---------------------------------------------------------------------
@@ -144,7 +155,7 @@ def test_pca_matches_sklearn_up_to_sign():
     ref = PCA(n_components=2).fit(x)
     np.testing.assert_allclose(mean, ref.mean_, atol=1e-5)
     np.testing.assert_allclose(ratio, ref.explained_variance_ratio_, atol=1e-5)
-    for a, b in zip(comps, ref.components_):
+    for a, b in zip(comps, ref.components_, strict=True):
         np.testing.assert_allclose(a * np.sign(a @ b), b, atol=1e-4)
 
 
@@ -214,15 +225,16 @@ def test_feature_maps_equal_forward_hooks(digits):
 
 # ---- saliency --------------------------------------------------------------------------
 
-def test_vanilla_gradient_matches_captum_saliency(digits):
+def test_vanilla_gradient_matches_captum_saliency():
     from captum.attr import Saliency
 
-    net = cnn()
+    net = cnn(3)
     net.eval()
-    x = sample(digits)
+    x = colour_sample(0)
     for target in (0, 7):
         ours = saliency.saliency(net, x, target, "gradient")
-        ref = Saliency(net).attribute(torch.from_numpy(x[None]), target=target, abs=True)[0].amax(0).numpy()
+        xt = torch.from_numpy(x[None]).requires_grad_(True)
+        ref = Saliency(net).attribute(xt, target=target, abs=True)[0].amax(0).numpy()
         assert ours.shape == (8, 8) and ours.dtype == np.float32
         np.testing.assert_allclose(ours, ref, atol=1e-7)
 
@@ -242,12 +254,12 @@ def test_one_unit_head_scores_class0_as_negative_logit():
         saliency.saliency(model, x, 2, "gradient")
 
 
-def test_integrated_gradients_match_captum_and_complete(digits):
+def test_integrated_gradients_match_captum_and_complete():
     from captum.attr import IntegratedGradients
 
-    net = cnn()
+    net = cnn(3)
     net.eval()
-    x = sample(digits, 5)
+    x = colour_sample(5)
     xt = torch.from_numpy(x[None])
     target = 4
     raw = saliency.integrated_gradients_raw(net, x, target)
@@ -261,12 +273,12 @@ def test_integrated_gradients_match_captum_and_complete(digits):
     assert abs(raw.sum() - gap) <= 0.05 * abs(gap) + 1e-3  # completeness
 
 
-def test_smoothgrad_matches_seeded_captum_and_is_repeatable(digits):
+def test_smoothgrad_matches_seeded_captum_and_is_repeatable():
     from captum.attr import NoiseTunnel, Saliency
 
-    net = cnn()
+    net = cnn(3)
     net.eval()
-    x = sample(digits, 2)
+    x = colour_sample(2)
     xt = torch.from_numpy(x[None])
     ours = saliency.saliency(net, x, 3, "smoothgrad")
     torch.manual_seed(saliency.SMOOTHGRAD_SEED)
@@ -278,23 +290,21 @@ def test_smoothgrad_matches_seeded_captum_and_is_repeatable(digits):
 
 
 @pytest.mark.parametrize("layer", [None, "conv1", "pool1"])
-def test_gradcam_matches_captum_layer_gradcam(digits, layer):
+def test_gradcam_matches_captum_layer_gradcam(layer):
     from captum.attr import LayerAttribution, LayerGradCam
 
-    net = cnn()
+    net = cnn(3)
     net.eval()
-    x = sample(digits, 1)
-    target = int(digits.y_val[1])
+    x = colour_sample(1)
+    target = 5  # a class with positive evidence in every layer tried, so the heat maps are not blank
     cam = saliency.saliency(net, x, target, "gradcam", layer_id=layer)
     ref = LayerGradCam(net, net.layers[layer or "conv2"]).attribute(torch.from_numpy(x[None]), target=target,
                                                                      relu_attributions=True)
     ref = LayerAttribution.interpolate(ref, (8, 8), interpolate_mode="bilinear")[0, 0].detach().numpy()
     assert cam.shape == (8, 8) and cam.dtype == np.float32
-    if ref.max() > 0:
-        np.testing.assert_allclose(cam, ref / ref.max(), atol=1e-5)
-        assert cam.max() == pytest.approx(1.0) and cam.min() >= 0
-    else:
-        assert not cam.any()
+    assert ref.max() > 0
+    np.testing.assert_allclose(cam, ref / ref.max(), atol=1e-5)  # scaled by the maximum: 0 still means no evidence
+    assert cam.max() == pytest.approx(1.0) and cam.min() >= 0
 
 
 def test_gradcam_explains_bad_layers(digits):
@@ -386,6 +396,9 @@ def test_prober_on_xor_gives_boundary_neurons_weights(xor_data):
     assert "filters" not in out and "feature_maps" not in out and out["problems"] == {}
     assert out["confusion"]["matrix"].sum() == len(xor_data.y_val)
     assert out["proba"].shape == (2,) and out["saliency_input"].shape == (2,)
+    pca = probes.Prober(xor_data, "cross_entropy", {"dims": "pca", "neurons": False})(model)  # 2-D data: the plane is the data
+    np.testing.assert_array_equal(pca["points_val"], xor_data.x_val)
+    assert pca["boundary_xlabel"] == "x1"
 
 
 def test_prober_on_iris_uses_pca_plane():
@@ -419,6 +432,9 @@ def test_prober_on_images_skips_boundary_and_reports_bad_choices(digits):
     out = prober(net)
     _walk(out)
     assert "flat" in out["problems"]["saliency"] and "feature_maps" in out and "filters" in out
+    prober.options = {"saliency": "gradient", "dims": "nonsense"}  # malformed options from a buggy dock
+    out = prober(net)
+    assert "saliency" in out["problems"] and "filters" in out
 
 
 def test_prober_rate_limits_slow_saliency_but_not_new_choices(digits):
@@ -433,3 +449,30 @@ def test_prober_rate_limits_slow_saliency_but_not_new_choices(digits):
     second = prober(net)["saliency"]
     assert second is not first
     np.testing.assert_allclose(second, saliency.saliency(net, digits.x_val[0], 2, "integrated_gradients"), atol=1e-6)
+
+
+def test_prober_keeps_to_its_time_budget_but_force_and_new_options_recompute(xor_data, monkeypatch):
+    clock = [100.0]
+
+    def tick() -> float:  # every reading advances 10 ms, so each part seems to take 10 ms
+        clock[0] += 0.01
+        return clock[0]
+
+    monkeypatch.setattr(probes.time, "perf_counter", tick)
+    model = mlp()
+    prober = probes.Prober(xor_data, "cross_entropy", {"grid_res": 20, "neurons": False, "feature_sample": None,
+                                                       "confusion": False})
+    first = prober(model)
+    with torch.no_grad():
+        model.layers["output"].bias.add_(5.0)  # a visible change in the boundary
+        model.layers["output"].weight.mul_(2.0)
+    again = prober(model)
+    assert again["boundary"] is first["boundary"]  # 10 ms ago, and computing took 10 ms: over budget
+    np.testing.assert_array_equal(again["weights"]["output"], 2 * first["weights"]["output"])  # cheap parts: always fresh
+    forced = prober(model, force=True)["boundary"]
+    np.testing.assert_allclose(forced, probes.decision_grid(model, "cross_entropy", first["boundary_extent"], 20))
+    assert not np.allclose(forced, first["boundary"])
+    clock[0] += 10.0  # long enough: the budget allows a fresh grid again
+    assert prober(model)["boundary"] is not forced
+    prober.options = {**prober.options, "grid_res": 30}
+    assert prober(model)["boundary"].shape == (30, 30, 2)

@@ -1,0 +1,112 @@
+"""Start the desktop app: ``python main.py [DESIGN.json] [--screenshot OUT.png]``.
+
+torch is not imported here: the window shows first and app.engine_loader brings torch in
+from a background thread.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+SCREENSHOT_TIMEOUT_S = 90.0
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # no SystemExit from inside main(): report and return 2
+        raise _ArgumentError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="main.py", description="Neural Playground - build neural networks by drag and drop and watch them learn.",
+                epilog="`python main.py train DESIGN.json --help` trains without the GUI.")
+    p.add_argument("design", nargs="?", help="a design file (.json) to open")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the main window to a PNG and exit")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    if any(a in ("-h", "--help") for a in argv):
+        parser.print_help()
+        return 0
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as exc:
+        print(f"main.py: {exc}\n{parser.format_usage().strip()}", file=sys.stderr)
+        return 2
+    if args.design and not os.path.isfile(args.design):
+        print(f"main.py: no design file at {args.design}", file=sys.stderr)
+        return 2
+    if args.screenshot:
+        folder = os.path.dirname(os.path.abspath(args.screenshot))
+        if not os.path.isdir(folder):
+            print(f"main.py: cannot write {args.screenshot}: folder {folder} does not exist", file=sys.stderr)
+            return 2
+
+    from PySide6.QtCore import QCoreApplication, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.document import read_design
+    from app.file_ops import problems_text
+    from engine.spec import SpecError
+
+    QCoreApplication.setOrganizationName(os.environ.get("NP_SETTINGS_ORG") or "NeuralPlayground")
+    QCoreApplication.setApplicationName("Neural Playground")
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setStyle("Fusion")
+
+    spec, open_error = None, ""
+    if args.design:
+        try:
+            spec = read_design(args.design)
+        except SpecError as exc:
+            open_error = f"{os.path.basename(args.design)} was not opened:\n\n{problems_text(exc.problems)}"
+            if args.screenshot:
+                print(f"main.py: {open_error}", file=sys.stderr)
+                return 2
+
+    from app.main_window import MainWindow
+
+    # a screenshot shows the default layout and leaves the user's saved layout alone
+    win = MainWindow(spec, restore=not args.screenshot)
+    if spec is not None:
+        win.document.reset(spec, args.design)
+        win.add_recent(args.design)
+    win.show()
+    if open_error:
+        QTimer.singleShot(0, lambda: win.show_error("Cannot open design", open_error))
+    if args.screenshot:
+        return _screenshot(app, win, args.screenshot)
+    code = app.exec()
+    win.engine.wait(5.0)  # let a half-finished torch import end before the interpreter does
+    return code
+
+
+def _screenshot(app, win, out: str) -> int:
+    """Wait until the engine and the preview are done and the layout has settled, then grab."""
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    while win.is_busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    settle = time.monotonic() + 0.4
+    while time.monotonic() < settle:
+        app.processEvents()
+        time.sleep(0.02)
+    win.canvas.fit_to_view()
+    app.processEvents()
+    image = win.grab().toImage()
+    ok = image.save(out, "PNG")
+    win.document.undo_stack.setClean()  # nothing to ask on close
+    win.close()
+    win.engine.wait(5.0)
+    if not ok:
+        print(f"main.py: could not write the screenshot to {out}", file=sys.stderr)
+        return 1
+    print(f"saved {out}")
+    return 0

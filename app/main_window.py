@@ -1,0 +1,452 @@
+"""The main window: composes palette, canvas, inspector and data panel around a Document.
+
+Widgets emit intents; the handlers here turn them into undoable Document edits. After every
+edit ``_on_document_spec_changed`` re-runs shape inference and refreshes every view.
+
+Extending (e.g. a training toolbar and plot docks): use ``self.menus[name]``,
+``self.actions[name]``, ``add_dock(widget, title, area)`` and ``add_toolbar(title)`` inside
+``__init__`` before ``restore_layout()`` runs, or call ``restore_layout()`` again after.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
+
+from app.document import Document, copy_payload, parse_payload
+from app.engine_loader import EngineLoader, TaskRunner
+from app.file_ops import FileOpsMixin, startup_spec
+from app.preview import preview
+from engine import datasets
+from engine import layers as L
+from engine.spec import Spec
+from widgets.canvas import NetworkCanvas
+from widgets.data_panel import DataPanel
+from widgets.inspector import Inspector
+from widgets.layout import auto_layout
+from widgets.palette import LayerPalette
+
+APP_NAME = "Neural Playground"
+LAYOUT_VERSION = 1
+CLIP_MIME = "application/x-neural-playground-layers"
+SLOW_DATASETS = ("iris", "digits")  # their preview needs sklearn, loaded with the engine
+
+
+def app_settings() -> QSettings:
+    """Settings in an INI file; the organisation comes from NP_SETTINGS_ORG (tests set it)."""
+    org = os.environ.get("NP_SETTINGS_ORG") or "NeuralPlayground"
+    return QSettings(QSettings.IniFormat, QSettings.UserScope, org, "NeuralPlayground")
+
+
+def _dataset_key(ds) -> str:
+    return ds.kind + json.dumps(ds.params, sort_keys=True, default=str)
+
+
+class MainWindow(FileOpsMixin, QMainWindow):
+    """The editor window. Public parts: document, canvas, palette, inspector, data_panel,
+    menus, actions, docks, add_dock, add_toolbar, status, engine (EngineLoader), tasks."""
+
+    def __init__(self, spec: Spec | None = None, settings: QSettings | None = None, start_engine: bool = True,
+                 restore: bool = True):
+        super().__init__()
+        self.setObjectName("main_window")
+        self.settings = settings or app_settings()
+        self.document = Document(spec if spec is not None else startup_spec(), self)
+        self.report: L.Report | None = None
+        self.data_info = None
+        self.data_error = ""
+        self.menus: dict = {}
+        self.actions: dict[str, QAction] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._info_cache: dict[str, tuple] = {}
+        self._preview_key: str | None = None
+        self._paste_count = 0
+        self._start_engine = start_engine
+        self._shown_once = False
+        self._first_frame_done = False
+        self.persist_layout = restore  # False: neither read nor write the saved window layout
+
+        self.engine = EngineLoader(self)
+        self.tasks = TaskRunner(self)
+        self.canvas = NetworkCanvas()
+        self.setCentralWidget(self.canvas)
+        self.palette = LayerPalette()
+        self.inspector = Inspector()
+        self.data_panel = DataPanel(include_images=False)  # image kinds arrive with the engine
+        self.add_dock(self.palette, "Layers", Qt.LeftDockWidgetArea, "palette_dock")
+        self.add_dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector_dock")
+        self.add_dock(self.data_panel, "Dataset", Qt.RightDockWidgetArea, "data_dock")
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 360], Qt.Horizontal)
+        self.resizeDocks([self.docks["inspector_dock"], self.docks["data_dock"]], [440, 460], Qt.Vertical)
+        self._on_document_spec_changed()
+        self._on_document_path_changed(self.document.path or "")
+        if restore:
+            self.restore_layout()
+
+    # ---- building ------------------------------------------------------------------------
+    def add_dock(self, widget: QWidget, title: str, area=Qt.RightDockWidgetArea, name: str | None = None,
+                 tabify_with: str | None = None) -> QDockWidget:
+        """Wrap ``widget`` in a dock (objectName ``name`` keeps its place across restarts)."""
+        name = name or title.lower().replace(" ", "_") + "_dock"
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        if tabify_with in self.docks:
+            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        self.docks[name] = dock
+        if "view" in self.menus:
+            self.menus["panels"].addAction(dock.toggleViewAction())
+        return dock
+
+    def add_toolbar(self, title: str, name: str | None = None) -> QToolBar:
+        bar = self.addToolBar(title)
+        bar.setObjectName(name or title.lower().replace(" ", "_") + "_toolbar")
+        bar.setMovable(True)
+        return bar
+
+    def _action(self, name: str, text: str, slot, shortcut=None, tip: str = "", canvas_only: bool = False) -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            act.setShortcuts([QKeySequence(k) for k in keys])
+        if canvas_only:
+            # the canvas handles these keys itself; the menu only shows and offers them
+            act.setShortcutContext(Qt.WidgetShortcut)
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(lambda _checked=False: slot())
+        self.actions[name] = act
+        return act
+
+    def _build_actions(self) -> None:
+        a = self._action
+        a("new", "&New", self.new_design, QKeySequence.New, "Start a new design")
+        a("open", "&Open...", self.open_design, QKeySequence.Open, "Open a design file")
+        a("save", "&Save", self.save, QKeySequence.Save, "Save the design")
+        a("save_as", "Save &As...", self.save_as, QKeySequence.SaveAs, "Save the design under a new name")
+        a("quit", "&Quit", self.close, QKeySequence.Quit)
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcuts([QKeySequence.Undo])
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.actions.update(undo=undo, redo=redo)
+        a("cut", "Cu&t", self.cut_selection, QKeySequence.Cut, canvas_only=True)
+        a("copy", "&Copy", self.copy_selection, QKeySequence.Copy, canvas_only=True)
+        a("paste", "&Paste", self.paste, QKeySequence.Paste, canvas_only=True)
+        a("delete", "&Delete", self.delete_selection, [QKeySequence.Delete, "Backspace"], canvas_only=True)
+        a("select_all", "Select &All", self.select_all, QKeySequence.SelectAll, canvas_only=True)
+        a("zoom_in", "Zoom &In", self.canvas.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="])
+        a("zoom_out", "Zoom &Out", self.canvas.zoom_out, QKeySequence.ZoomOut)
+        a("fit", "&Fit to View", self.canvas.fit_to_view, "F", canvas_only=True)
+        a("auto_layout", "Auto-&Layout", self.auto_layout, "Ctrl+L", "Arrange the layers top to bottom")
+        a("about", "&About Neural Playground", self._show_about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        m = self.menus
+        m["file"] = bar.addMenu("&File")
+        for name in ("new", "open"):
+            m["file"].addAction(self.actions[name])
+        m["recent"] = m["file"].addMenu("Open &Recent")
+        m["recent"].aboutToShow.connect(self._fill_recent_menu)
+        m["examples"] = m["file"].addMenu("&Examples")
+        m["examples"].aboutToShow.connect(self._fill_examples_menu)
+        self._fill_examples_menu()
+        self._fill_recent_menu()
+        m["file"].addSeparator()
+        for name in ("save", "save_as"):
+            m["file"].addAction(self.actions[name])
+        m["file"].addSeparator()
+        m["file"].addAction(self.actions["quit"])
+        m["edit"] = bar.addMenu("&Edit")
+        for name in ("undo", "redo", None, "cut", "copy", "paste", "delete", None, "select_all"):
+            m["edit"].addSeparator() if name is None else m["edit"].addAction(self.actions[name])
+        m["view"] = bar.addMenu("&View")
+        for name in ("zoom_in", "zoom_out", "fit", None, "auto_layout", None):
+            m["view"].addSeparator() if name is None else m["view"].addAction(self.actions[name])
+        m["panels"] = m["view"].addMenu("&Panels")
+        for dock in self.docks.values():
+            m["panels"].addAction(dock.toggleViewAction())
+        m["help"] = bar.addMenu("&Help")
+        m["help"].addAction(self.actions["about"])
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.totals_label = QLabel()
+        self.engine_label = QLabel("Loading engine...")
+        self.engine_label.setToolTip("torch loads in the background after the window shows")
+        for lab in (self.totals_label, self.engine_label):
+            lab.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(lab)
+
+    def _connect(self) -> None:
+        doc, cv = self.document, self.canvas
+        doc.spec_changed.connect(self._on_document_spec_changed)
+        doc.modified_changed.connect(self.setWindowModified)
+        doc.path_changed.connect(self._on_document_path_changed)
+        cv.node_dropped.connect(self._on_canvas_node_dropped)
+        cv.nodes_moved.connect(doc.move_layers)
+        cv.edge_requested.connect(self._on_canvas_edge_requested)
+        cv.edges_delete_requested.connect(doc.disconnect)
+        cv.delete_requested.connect(doc.delete_layers)
+        cv.selection_changed.connect(self.inspector.show_layers)
+        cv.status_message.connect(self.status)
+        cv.file_dropped.connect(self.open_path)
+        cv.copy_requested.connect(self.copy_selection)
+        cv.paste_requested.connect(self.paste)
+        cv.node_activated.connect(self._on_canvas_node_activated)
+        self.palette.kind_activated.connect(self._on_palette_kind_activated)
+        self.inspector.param_changed.connect(self._on_inspector_param_changed)
+        self.inspector.layer_renamed.connect(self._on_inspector_layer_renamed)
+        self.inspector.training_changed.connect(doc.set_training)
+        self.inspector.name_changed.connect(doc.set_name)
+        self.data_panel.dataset_changed.connect(doc.set_dataset)
+        self.engine.engine_ready.connect(self._on_engine_ready)
+        self.engine.engine_failed.connect(self._on_engine_failed)
+        self.tasks.task_done.connect(self._on_tasks_task_done)
+
+    # ---- layout persistence --------------------------------------------------------------
+    def restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    # ---- Qt events -----------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            # after the first frame: the first preview (pyqtgraph, numpy) and the engine's torch
+            QTimer.singleShot(60, self._after_first_show)
+
+    def _after_first_show(self) -> None:
+        self._first_frame_done = True
+        self._update_preview()
+        if self._start_engine:
+            self.engine.start()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.maybe_save():
+            if self.persist_layout:
+                self.save_layout()
+            event.accept()
+        else:
+            event.ignore()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self._dropped_json(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        path = self._dropped_json(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.open_path(path)
+
+    @staticmethod
+    def _dropped_json(mime: QMimeData) -> str | None:
+        urls = mime.urls() if mime.hasUrls() else []
+        return next((u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile().lower().endswith(".json")), None)
+
+    # ---- refresh after every edit ----------------------------------------------------------
+    def status(self, message: str, msecs: int = 6000) -> None:
+        self.statusBar().showMessage(message, msecs)
+
+    def problem_count(self) -> int:
+        return sum(p.severity == "error" for p in self.report.problems) if self.report else 0
+
+    def _describe(self, ds) -> tuple:
+        """(DataInfo or None, error message), cached per dataset settings."""
+        key = _dataset_key(ds)
+        if key not in self._info_cache:
+            try:
+                self._info_cache[key] = (datasets.describe(ds), "")
+            except ValueError as exc:
+                self._info_cache[key] = (None, str(exc))
+        return self._info_cache[key]
+
+    def _on_document_spec_changed(self) -> None:
+        spec = self.document.spec
+        old_error = self.data_error
+        self.data_info, self.data_error = self._describe(spec.dataset)
+        self.report = L.infer(spec, self.data_info)
+        self.canvas.set_design(spec, self.report)
+        self.inspector.set_design(spec, self.report)
+        self.data_panel.set_dataset(spec.dataset.kind, spec.dataset.params)
+        self._update_preview()
+        if self.data_error and self.data_error != old_error:
+            self.status(f"Dataset: {self.data_error}")
+        self._update_title()
+        n, total, errs = len(spec.layers), self.report.total_params, self.problem_count()
+        text = f"{n} layer{'s' * (n != 1)} \u00b7 {total:,} parameters"
+        self.totals_label.setText(text + (f" \u00b7 {errs} problem{'s' * (errs != 1)}" if errs else ""))
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.document.display_name()}[*] - {APP_NAME}")
+        self.setWindowModified(self.document.is_modified())
+
+    def _on_document_path_changed(self, path: str) -> None:
+        self.setWindowFilePath(path)
+        self._update_title()
+
+    def _update_preview(self) -> None:
+        if not self._first_frame_done:
+            return  # made once the window is on screen
+        ds = self.document.spec.dataset
+        key = _dataset_key(ds)
+        if key == self._preview_key:
+            return
+        self._preview_key = key
+        if self.data_error:
+            self.tasks.cancel("preview")
+            self.data_panel.show_message(self.data_error)
+        elif ds.kind in datasets.TWO_D:  # generated with numpy in a few ms: no thread needed
+            self.tasks.cancel("preview")
+            try:
+                self._show_preview(preview(ds))
+            except ValueError as exc:
+                self.data_panel.show_message(str(exc))
+        elif ds.kind in SLOW_DATASETS and not self.engine.ready:
+            self.tasks.cancel("preview")
+            self.data_panel.show_message("The preview appears when the engine has loaded...")
+            self._preview_key = None  # retried by _on_engine_ready
+        else:
+            self.tasks.submit("preview", lambda ds=ds: preview(ds))
+
+    def _show_preview(self, result: dict) -> None:
+        if result["kind"] == "images":
+            self.data_panel.show_images(result["images"], result["y"], result["class_names"], result["summary"])
+        else:
+            self.data_panel.show_points(result["x"], result["y"], result["class_names"], result["summary"])
+
+    def _on_tasks_task_done(self, key: str, result, error: str) -> None:
+        if key == "preview":
+            if error:
+                self.data_panel.show_message(error)
+            elif result is not None:
+                self._show_preview(result)
+
+    def _on_engine_ready(self, device: str) -> None:
+        self.engine_label.setText(f"Engine ready - {device}")
+        self.status(f"Engine ready - {device}")
+        self.data_panel.refresh_kinds(include_images=True)
+        self._info_cache.clear()  # image kinds can now be described
+        self._preview_key = None
+        self._on_document_spec_changed()
+
+    def _on_engine_failed(self, message: str) -> None:
+        self.engine_label.setText("Engine failed to load")
+        self.engine_label.setToolTip(message)
+        self.show_error("Engine not available", f"torch could not be loaded, so training is unavailable:\n\n{message}\n\n"
+                        "You can still edit and save designs. Reinstall with `make clean run`.")
+
+    def is_busy(self) -> bool:
+        """True while the engine is loading or a preview is being computed (screenshots wait)."""
+        engine_loading = self._start_engine and not (self.engine.ready or self.engine.failed)
+        return not self._first_frame_done or engine_loading or self.tasks.busy()
+
+    # ---- intents -> edits --------------------------------------------------------------------
+    def _on_canvas_node_dropped(self, kind: str, params: dict, x: float, y: float) -> None:
+        lid = self.document.add_layer(kind, params, (x, y))
+        self.canvas.select_ids([lid])
+
+    def _on_canvas_edge_requested(self, src: str, dst: str) -> None:
+        why = self.document.connect(src, dst)
+        if why:
+            self.status(why)
+
+    def _on_palette_kind_activated(self, kind: str, params: dict) -> None:
+        sel = self.canvas.selected_ids()
+        lid = self.document.insert_after(sel[0] if len(sel) == 1 else None, kind, params, self.canvas.scene_center())
+        self.canvas.select_ids([lid])
+        if len(sel) != 1:
+            self.status(f"Added {kind} - select a layer first to wire the next one in after it")
+
+    def _on_inspector_param_changed(self, lid: str, name: str, value) -> None:
+        why = self.document.set_param(lid, name, value)
+        if why:
+            self.status(why)
+
+    def _on_inspector_layer_renamed(self, old: str, new: str) -> None:
+        why = self.document.rename_layer(old, new)
+        if why:
+            self.status(why)
+        else:
+            self.canvas.select_ids([new])
+
+    def _on_canvas_node_activated(self, lid: str) -> None:
+        self.inspector.tabs.setCurrentIndex(0)
+        self.docks["inspector_dock"].raise_()
+
+    def delete_selection(self) -> None:
+        ids, edges = self.canvas.selected_ids(), self.canvas.selected_edges()
+        if ids:
+            self.document.delete_layers(ids)
+        rest = [e for e in edges if e[0] not in ids and e[1] not in ids]
+        if rest:
+            self.document.disconnect(rest)
+
+    def select_all(self) -> None:
+        self.canvas.select_ids([lay.id for lay in self.document.spec.layers])
+
+    def copy_selection(self) -> bool:
+        ids = self.canvas.selected_ids()
+        if not ids:
+            self.status("Nothing to copy - select layers first")
+            return False
+        payload = copy_payload(self.document.spec, ids)
+        mime = QMimeData()
+        text = json.dumps(payload)
+        mime.setData(CLIP_MIME, QByteArray(text.encode("utf-8")))
+        mime.setText(text)
+        QApplication.clipboard().setMimeData(mime)
+        self._paste_count = 0
+        self.status(f"Copied {len(ids)} layer{'s' * (len(ids) != 1)}")
+        return True
+
+    def cut_selection(self) -> None:
+        if self.copy_selection():
+            self.document.delete_layers(self.canvas.selected_ids())
+
+    def paste(self) -> list[str]:
+        mime = QApplication.clipboard().mimeData()
+        raw = bytes(mime.data(CLIP_MIME).data()) if mime is not None and mime.hasFormat(CLIP_MIME) else b""
+        try:
+            payload = parse_payload(json.loads(raw.decode("utf-8"))) if raw else None
+        except (ValueError, RecursionError):
+            payload = None
+        if not payload:
+            self.status("Nothing to paste - copy layers first")
+            return []
+        self._paste_count += 1
+        ids = self.document.paste(payload, offset=40.0 * self._paste_count)
+        self.canvas.select_ids(ids)
+        return ids
+
+    def auto_layout(self) -> None:
+        self.document.move_layers(auto_layout(self.document.spec), text="Auto-layout")
+        self.canvas.fit_to_view()
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b><p>Build neural networks by dragging layers, train real torch models "
+                          "and watch them learn.</p>")

@@ -1,0 +1,45 @@
+"""Arrays for the data panel's preview, computed from engine.datasets.load (numpy only here)."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine import datasets
+from engine.spec import DatasetSpec
+
+MAX_IMAGES = 64
+
+
+def preview(ds: DatasetSpec) -> dict:
+    """{"kind": "points"|"images", arrays, class_names, summary}; ValueError for bad data.
+
+    Points are in data units (before standardisation); more than two features are shown
+    as their first two principal components.
+    """
+    data = datasets.load(ds)
+    info = data.info
+    xt = data.raw_x_train if data.raw_x_train is not None else data.x_train
+    xv = data.raw_x_val if data.raw_x_val is not None else data.x_val
+    n_classes = f"{info.n_classes} classes"
+    summary = f"{len(data.y_train)} training + {len(data.y_val)} validation samples, {n_classes}"
+    if xt.ndim == 4:
+        c, h, w = xt.shape[1:]
+        return {"kind": "images", "images": xt[:MAX_IMAGES], "y": data.y_train[:MAX_IMAGES],
+                "class_names": info.class_names, "summary": f"{summary}; images {c}x{h}x{w}"}
+    x = np.concatenate([xt, xv]).reshape(len(xt) + len(xv), -1).astype(float)
+    y = np.concatenate([data.y_train, data.y_val])
+    if x.shape[1] == 1:
+        x = np.concatenate([x, np.zeros_like(x)], 1)
+    elif x.shape[1] > 2:
+        x = pca_2d(x)
+        summary += f"; first two principal components of {xt.shape[1]} features"
+    return {"kind": "points", "x": x, "y": y, "class_names": info.class_names, "summary": summary}
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """Project standardised rows onto their two main axes (SVD; sign fixed for stable plots)."""
+    std = x.std(0)
+    z = (x - x.mean(0)) / np.where(std < 1e-12, 1.0, std)
+    _, _, vt = np.linalg.svd(z, full_matrices=False)
+    axes = vt[:2]
+    axes *= np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(1)])[:, None]
+    return z @ axes.T

@@ -1,0 +1,37 @@
+"""Work around a reference-count bug of PySide6 6.12 on CPython 3.11 that crashes long sessions.
+
+In this PySide6 build every ``Signal.emit()`` called from Python drops one reference to
+``True`` (emit returns it without taking a reference), and every call of a Python slot from a
+signal emitted in C++ (QTimer.timeout, clicked, ...) drops one reference to ``None``. After a
+few thousand emits the count reaches zero and the interpreter aborts with
+"Fatal Python error: bool_dealloc: deallocating True or False" (pyqtgraph emits on every
+``setData``, so live plots hit it within a minute). From Python 3.12 on these singletons are
+immortal and the bug is harmless; on 3.11 we give them a reference count no session can use up.
+
+``install()`` is idempotent and does nothing on 3.12+ or a non-CPython interpreter. The app
+should call it first thing at start-up and tests/conftest.py at import; the live-view widgets
+also call it on import so they are safe on their own.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+_BUMP = 1 << 40  # ~1e12 extra references: at 10^5 emits/s that lasts 100+ days
+_installed = False
+
+
+def needed() -> bool:
+    return sys.implementation.name == "cpython" and sys.version_info < (3, 12)
+
+
+def install() -> bool:
+    """Make True, False and None effectively immortal (once per process). True if it did something."""
+    global _installed
+    if _installed or not needed():
+        return False
+    for obj in (True, False, None):
+        # ob_refcnt is the first field of every PyObject in a release build of CPython 3.11
+        ctypes.c_ssize_t.from_address(id(obj)).value += _BUMP
+    _installed = True
+    return True
