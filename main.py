@@ -11,9 +11,6 @@ def main(argv: list[str]) -> int:
         from engine.cli import main as cli_main  # no Qt is imported on this path
 
         return cli_main(argv[1:])
-    from widgets import pyside_fix
-
-    pyside_fix.install()  # before any Qt signal is emitted; see the module's docstring
     from app.gui import main as gui_main
 
     return gui_main(argv)

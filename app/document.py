@@ -135,12 +135,18 @@ class Document(QObject):
             after.layers.append(LayerSpec(lid, kind, dict(params or {}), fallback_pos))
             self.apply(after, f"Add {kind}")
             return lid
-        if sel.kind == "Output" and kind != "Output" and after.inputs_of(sel.id):
+        dx, dy = _flow_step(after)
+        if sel.kind == "Output" and kind != "Output" and not after.inputs_of(sel.id):
+            # an unconnected Output: the new layer goes above it, feeding it
+            after.layers.append(LayerSpec(lid, kind, dict(params or {}), (sel.pos[0] - dx, sel.pos[1] - dy)))
+            after.edges.append(EdgeSpec(lid, sel.id))
+            self.apply(after, f"Insert {kind} before {sel.id}")
+            return lid
+        if sel.kind == "Output" and kind != "Output":
             pred, succs = after.inputs_of(sel.id)[0], [sel.id]
         else:
             pred, succs = sel.id, after.outputs_of(sel.id)
         src = after.layer(pred)
-        dx, dy = _flow_step(after)
         after.layers.append(LayerSpec(lid, kind, dict(params or {}), (src.pos[0] + dx, src.pos[1] + dy)))
         if succs:
             for lay_id in _descendants(after, succs):
@@ -211,6 +217,8 @@ class Document(QObject):
         """Change a layer id (and its edges); returns why not if the id is invalid or taken."""
         if new == old:
             return None
+        if self.spec.layer(old) is None:
+            return f"there is no layer '{old}' any more"
         if not LAYER_ID_RE.match(new):
             return f"'{new}' is not a valid id - use letters, digits and _, not starting with a digit"
         if self.spec.layer(new) is not None:

@@ -64,11 +64,13 @@ class EngineLoader(QObject):
 
     def _run(self) -> None:
         try:
-            device = self._load()
+            ok, text = True, self._load()
         except Exception as exc:  # a broken torch install must not take the editor down
-            self._finished.emit(False, f"{type(exc).__name__}: {exc}")
-            return
-        self._finished.emit(True, device)
+            ok, text = False, f"{type(exc).__name__}: {exc}"
+        try:
+            self._finished.emit(ok, text)
+        except RuntimeError:  # the window was closed while torch loaded: nobody to tell
+            pass
 
     @Slot(bool, str)
     def _on_thread_finished(self, ok: bool, text: str) -> None:
@@ -107,7 +109,10 @@ class TaskRunner(QObject):
                 result, error = fn(), ""
             except Exception as exc:  # reported to the user, e.g. a bad CSV
                 result, error = None, str(exc) or type(exc).__name__
-            self._finished.emit(key, token, result, error)
+            try:
+                self._finished.emit(key, token, result, error)
+            except RuntimeError:  # the receiver was deleted meanwhile
+                pass
 
         t = threading.Thread(target=run, name=f"task-{key}", daemon=True)
         self._threads = [th for th in self._threads if th.is_alive()] + [t]

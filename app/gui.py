@@ -49,6 +49,16 @@ def main(argv: list[str]) -> int:
             print(f"main.py: cannot write {args.screenshot}: folder {folder} does not exist", file=sys.stderr)
             return 2
 
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")):
+        if not args.screenshot and sys.platform.startswith("linux"):
+            print("main.py: no display found - run it on a desktop, set DISPLAY, or use --screenshot OUT.png",
+                  file=sys.stderr)
+            return 2
+        if sys.platform.startswith("linux"):
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    from widgets import pyside_fix
+
+    pyside_fix.install()  # before any Qt signal is emitted; see the module's docstring
     from PySide6.QtCore import QCoreApplication, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -74,7 +84,9 @@ def main(argv: list[str]) -> int:
     from app.main_window import MainWindow
 
     # a screenshot shows the default layout and leaves the user's saved layout alone
-    win = MainWindow(spec, restore=not args.screenshot)
+    from app.training import TrainingController
+
+    win = MainWindow(spec, restore=not args.screenshot, features=(TrainingController,))
     if spec is not None:
         win.document.reset(spec, args.design)
         win.add_recent(args.design)

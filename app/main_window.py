@@ -3,9 +3,10 @@
 Widgets emit intents; the handlers here turn them into undoable Document edits. After every
 edit ``_on_document_spec_changed`` re-runs shape inference and refreshes every view.
 
-Extending (e.g. a training toolbar and plot docks): use ``self.menus[name]``,
-``self.actions[name]``, ``add_dock(widget, title, area)`` and ``add_toolbar(title)`` inside
-``__init__`` before ``restore_layout()`` runs, or call ``restore_layout()`` again after.
+Extending (e.g. a training toolbar and plot docks): pass ``features=[SomeController]``; each
+is called with the window and can use ``self.menus[name]``, ``self.actions[name]``,
+``add_dock(widget, title, area, name, tabify_with)`` and ``add_toolbar(title)``. Features run
+before ``restore_layout()``, so their docks come back where the user left them.
 """
 from __future__ import annotations
 
@@ -30,8 +31,7 @@ from widgets.layout import auto_layout
 from widgets.palette import LayerPalette
 
 APP_NAME = "Neural Playground"
-LAYOUT_VERSION = 1
-CLIP_MIME = "application/x-neural-playground-layers"
+LAYOUT_VERSION = 2  # bump when the default dock set changes, so old saved layouts are dropped
 SLOW_DATASETS = ("iris", "digits")  # their preview needs sklearn, loaded with the engine
 
 
@@ -50,7 +50,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
     menus, actions, docks, add_dock, add_toolbar, status, engine (EngineLoader), tasks."""
 
     def __init__(self, spec: Spec | None = None, settings: QSettings | None = None, start_engine: bool = True,
-                 restore: bool = True):
+                 restore: bool = True, features: tuple = ()):
+        """``features``: callables ``f(window)`` that add docks, toolbars and menus; they run
+        before the saved layout is restored so their docks come back where the user left them."""
         super().__init__()
         self.setObjectName("main_window")
         self.settings = settings or app_settings()
@@ -86,9 +88,10 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1400, 900)
         self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 360], Qt.Horizontal)
-        self.resizeDocks([self.docks["inspector_dock"], self.docks["data_dock"]], [440, 460], Qt.Vertical)
+        self.resizeDocks([self.docks["inspector_dock"], self.docks["data_dock"]], [500, 400], Qt.Vertical)
         self._on_document_spec_changed()
         self._on_document_path_changed(self.document.path or "")
+        self.features = [make(self) for make in features]
         if restore:
             self.restore_layout()
 
@@ -248,6 +251,10 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if self.maybe_save():
             if self.persist_layout:
                 self.save_layout()
+            for feature in self.features:  # e.g. stop and join the training thread
+                shutdown = getattr(feature, "shutdown", None)
+                if shutdown is not None:
+                    shutdown()
             event.accept()
         else:
             event.ignore()
@@ -413,12 +420,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if not ids:
             self.status("Nothing to copy - select layers first")
             return False
-        payload = copy_payload(self.document.spec, ids)
-        mime = QMimeData()
-        text = json.dumps(payload)
-        mime.setData(CLIP_MIME, QByteArray(text.encode("utf-8")))
-        mime.setText(text)
-        QApplication.clipboard().setMimeData(mime)
+        # plain JSON text: readable anywhere, and a custom QMimeData left on the clipboard
+        # crashes PySide6 at interpreter exit
+        QApplication.clipboard().setText(json.dumps(copy_payload(self.document.spec, ids)))
         self._paste_count = 0
         self.status(f"Copied {len(ids)} layer{'s' * (len(ids) != 1)}")
         return True
@@ -428,10 +432,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
             self.document.delete_layers(self.canvas.selected_ids())
 
     def paste(self) -> list[str]:
-        mime = QApplication.clipboard().mimeData()
-        raw = bytes(mime.data(CLIP_MIME).data()) if mime is not None and mime.hasFormat(CLIP_MIME) else b""
+        text = QApplication.clipboard().text()
         try:
-            payload = parse_payload(json.loads(raw.decode("utf-8"))) if raw else None
+            payload = parse_payload(json.loads(text)) if text.lstrip().startswith("{") else None
         except (ValueError, RecursionError):
             payload = None
         if not payload:

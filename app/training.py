@@ -47,6 +47,7 @@ class TrainingController(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.w = window
+        window.training = self
         self.session = TrainingSession(self)
         self.probe = None  # engine.probes.Prober of the current run
         self.model = None  # the last run's model (torch), for export
@@ -70,16 +71,7 @@ class TrainingController(QObject):
         self.feature_maps = FeatureMapsView()
         self.saliency = SaliencyView()
         self.evaluation = EvaluationView()
-        bottom = Qt.BottomDockWidgetArea
-        window.add_dock(self.curves, "Curves", bottom, "curves_dock")
-        window.add_dock(self.boundary, "Decision boundary", bottom, "boundary_dock")
-        window.add_dock(self.neuron, "Neuron", bottom, "neuron_dock")
-        window.add_dock(self.filters, "Filters", bottom, "filters_dock", tabify_with="neuron_dock")
-        window.add_dock(self.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
-        window.add_dock(self.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
-        window.add_dock(self.evaluation, "Evaluation", bottom, "evaluation_dock", tabify_with="saliency_dock")
-        self.docks = {k: window.docks[k] for k in ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock",
-                                                   "feature_maps_dock", "saliency_dock", "evaluation_dock")}
+        self._arrange_docks()
         self._build_menu()
         self._connect()
         self._options_timer = QTimer(self)
@@ -90,6 +82,47 @@ class TrainingController(QObject):
         self._on_spec_changed()
 
     # ---- building -------------------------------------------------------------------------
+    def _arrange_docks(self) -> None:
+        """Default layout: palette over dataset on the left, inspector over the decision boundary
+        on the right, curves and the insight tabs under the canvas (a saved layout overrides it)."""
+        w = self.w
+        bottom, right, left = Qt.BottomDockWidgetArea, Qt.RightDockWidgetArea, Qt.LeftDockWidgetArea
+        w.setCorner(Qt.BottomLeftCorner, left)
+        w.setCorner(Qt.BottomRightCorner, right)
+        data_dock = w.docks["data_dock"]
+        w.removeDockWidget(data_dock)
+        w.addDockWidget(left, data_dock)
+        data_dock.show()
+        w.splitDockWidget(w.docks["palette_dock"], data_dock, Qt.Vertical)
+        w.add_dock(self.boundary, "Decision boundary", right, "boundary_dock")
+        w.splitDockWidget(w.docks["inspector_dock"], w.docks["boundary_dock"], Qt.Vertical)
+        w.add_dock(self.neuron, "Neuron", right, "neuron_dock", tabify_with="boundary_dock")
+        w.add_dock(self.curves, "Curves", bottom, "curves_dock")
+        w.add_dock(self.evaluation, "Evaluation", bottom, "evaluation_dock")
+        w.splitDockWidget(w.docks["curves_dock"], w.docks["evaluation_dock"], Qt.Horizontal)
+        w.add_dock(self.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
+        w.add_dock(self.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
+        w.add_dock(self.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        self.docks = {k: w.docks[k] for k in ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock",
+                                              "feature_maps_dock", "saliency_dock", "evaluation_dock")}
+        w.docks["boundary_dock"].raise_()
+        w.docks["evaluation_dock"].raise_()
+        w.resizeDocks([w.docks["palette_dock"], w.docks["inspector_dock"]], [240, 400], Qt.Horizontal)
+        w.resizeDocks([w.docks["palette_dock"], data_dock], [430, 420], Qt.Vertical)
+        w.resizeDocks([w.docks["inspector_dock"], w.docks["boundary_dock"]], [400, 450], Qt.Vertical)
+        w.resizeDocks([w.docks["curves_dock"]], [300], Qt.Vertical)
+        w.resizeDocks([w.docks["curves_dock"], w.docks["evaluation_dock"]], [380, 380], Qt.Horizontal)
+
+    def raise_views_for(self, info) -> None:
+        """Bring forward the docks that mean something for this dataset."""
+        if info is None:
+            return
+        if info.is_image:
+            self.docks["feature_maps_dock"].raise_()
+        else:
+            self.docks["boundary_dock"].raise_()
+            self.docks["evaluation_dock"].raise_()
+
     def _build_menu(self) -> None:
         w = self.w
         menu = w.menuBar().addMenu("&Training")

@@ -37,8 +37,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = _Parser(
         prog="main.py train",
-        description="Train a Neural Playground design without the GUI. Progress is printed to stderr; "
-                    "a JSON summary (losses, accuracies as fractions 0..1, seconds, device) to stdout.",
+        description="Train a Neural Playground design without the GUI.\n"
+                    "Progress goes to stderr; one JSON summary (losses, accuracies as fractions 0..1,\n"
+                    "seconds, device, stop reason) goes to stdout.",
         epilog="export formats:\n" + describe_formats() + "\n\n"
                "exit codes: 0 done, 1 diverged or export failed, 2 bad design or arguments, 130 interrupted\n\n"
                "example:\n  python main.py train assets/examples/xor.json --epochs 50 --export xor.safetensors",
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _err("\ninterrupted - training stopped, nothing was written")
+        _err("interrupted - training stopped, nothing was written")
         return EXIT_INTERRUPTED
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else EXIT_OK
@@ -106,6 +107,8 @@ def _run(argv: list[str]) -> int:
             check_path(args.export)
         except ValueError as exc:
             raise UsageError(f"--export {exc}") from None
+    if os.path.isdir(args.design):
+        raise UsageError(f"{args.design} is a folder - give the path of a design .json file")
     if not os.path.isfile(args.design):
         raise UsageError(f"{args.design}: no such design file")
     try:
@@ -126,8 +129,7 @@ def _run(argv: list[str]) -> int:
         if w.severity != "error":
             _err(f"warning: {w}")
 
-    import torch  # noqa: F401  (after the cheap checks: loading torch takes a second or two)
-
+    # torch loads only now, after the cheap checks: it takes a few seconds
     from engine.trainer import Trainer, choose_device, device_name
 
     try:

@@ -69,6 +69,10 @@ def check_path(path: str | os.PathLike, formats: tuple[str, ...] | None = None) 
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise ValueError(f"{os.fspath(path)}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"{os.fspath(path)} is a folder - give a file name such as model{ext}")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{os.fspath(path)}: the folder {folder} is not writable - choose another place")
     return ext
 
 

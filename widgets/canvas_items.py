@@ -71,8 +71,9 @@ def guarded(method):
 
 
 def _font(px: float, bold: bool = False, mono: bool = False) -> QFont:
-    f = QFont("DejaVu Sans Mono" if mono else "")
+    f = QFont()  # the application font: the cards match the rest of the UI
     if mono:
+        f.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "monospace"])
         f.setStyleHint(QFont.StyleHint.Monospace)
     f.setPixelSize(round(px))
     f.setBold(bold)
@@ -86,7 +87,7 @@ def _fonts():
     global _TITLE_FONT
     if _TITLE_FONT is None:
         _TITLE_FONT = {"title": _font(12.5, bold=True), "id": _font(11), "body": _font(12),
-                       "mono": _font(11, mono=True), "small": _font(11)}
+                       "mono": _font(12, mono=True), "small": _font(11)}
     return _TITLE_FONT
 
 
@@ -397,6 +398,7 @@ class NodeItem(QGraphicsItem):
     def set_thumbnails(self, stack: np.ndarray | None) -> None:
         if stack is None:
             if self.strip is not None and self.strip.isVisible():
+                self.strip._set_hovered(-1)  # the app may be showing that unit: tell it the mouse left
                 self.strip.hide()
                 self._place_out_port()
                 self.host._on_node_item_moved(self)

@@ -28,10 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine import datasets
+from widgets.colormaps import CLASS_COLORS  # the same class colours as the decision boundary
 
-# class colours: orange/blue as in TensorFlow Playground, then distinct hues
-CLASS_COLORS = ("#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf")
 MAX_POINTS = 3000  # preview subsample: enough to see the shape, cheap to draw
 MAX_IMAGES = 64
 INT_LIMIT = 2**31 - 1
@@ -123,7 +121,7 @@ class DataPanel(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._on_kind_combo_changed)
         self.help_label = QLabel()
         self.help_label.setWordWrap(True)
-        self.help_label.setStyleSheet("color: palette(mid);")
+        self.help_label.setStyleSheet("color: #5f6672;")
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.form.addRow("Dataset", self.kind_combo)
@@ -147,7 +145,7 @@ class DataPanel(QWidget):
         self.legend_label.setVisible(False)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
-        self.summary_label.setStyleSheet("color: palette(mid);")
+        self.summary_label.setStyleSheet("color: #5f6672;")
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
@@ -216,6 +214,7 @@ class DataPanel(QWidget):
         self.image_item.setImage(grid, levels=(0.0, 1.0))
         self.image_box.autoRange(padding=0.02)
         self.preview.setCurrentWidget(self.image_view)
+        self.legend_label.setVisible(False)  # class colours mean nothing on a picture grid
         self.summary_label.setText(summary)
 
     def _ensure_plots(self):

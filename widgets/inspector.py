@@ -35,7 +35,7 @@ from engine import spec as S
 
 INT_LIMIT = 2**31 - 1
 ERROR_STYLE = "color: #c62828;"
-MUTED_STYLE = "color: palette(mid);"
+MUTED_STYLE = "color: #5f6672;"
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 # (field, label, editor kind, options) - the TrainingSpec fields in the order a user thinks of them

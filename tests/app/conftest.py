@@ -23,7 +23,7 @@ def chain_spec(dataset: str = "xor") -> Spec:
 
 
 @pytest.fixture
-def make_window(qtbot, monkeypatch):
+def make_window(qtbot):
     """make_window(spec=None, show=True) -> MainWindow without the torch loader."""
     from app.main_window import MainWindow
 
@@ -32,8 +32,7 @@ def make_window(qtbot, monkeypatch):
     def make(spec=None, show=True, **kw):
         kw.setdefault("start_engine", False)
         win = MainWindow(chain_spec() if spec is None else spec, **kw)
-        qtbot.addWidget(win)
-        made.append(win)
+        made.append(win)  # closed below, not by qtbot: its teardown runs before ours and would prompt
         if show:
             win.show()
             qtbot.waitExposed(win)
@@ -43,3 +42,5 @@ def make_window(qtbot, monkeypatch):
     yield make
     for win in made:
         win.ask_save_changes = lambda: "discard"  # teardown must never block on a dialog
+        win.close()
+        win.deleteLater()

@@ -212,3 +212,12 @@ def test_reset_replaces_the_design_and_history(doc):
     doc.set_param("dense1", "units", 3)
     doc.reset(Spec(name="fresh"), None)
     assert doc.spec.name == "fresh" and doc.undo_stack.count() == 0 and not doc.is_modified()
+
+
+def test_insert_before_an_unconnected_output(qapp):
+    spec = chain_spec()
+    spec.edges = [e for e in spec.edges if e.dst != "output1"]
+    doc = Document(spec)
+    lid = doc.insert_after("output1", "Dense", {"units": 2})
+    assert doc.spec.outputs_of(lid) == ["output1"] and doc.spec.inputs_of(lid) == []
+    assert doc.spec.layer(lid).pos[1] < doc.spec.layer("output1").pos[1]

@@ -17,8 +17,8 @@ def _drop(view, mime, pos: QPoint):
     """What a real drag does, without QDrag.exec (which blocks offscreen)."""
     vp = view.viewport()
     p = QPointF(pos)
-    for ev in (QDragEnterEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
-               QDragMoveEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
+    for ev in (QDragEnterEvent(p, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
+               QDragMoveEvent(p, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
                QDropEvent(p, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)):
         QApplication.sendEvent(vp, ev)
 
@@ -338,11 +338,13 @@ def test_recent_files_menu_lists_saved_files(make_window, tmp_path):
 
 def test_window_layout_comes_back_at_next_start(make_window):
     win = make_window()
-    win.resize(1111, 777)
+    screen = win.screen().availableGeometry()  # restoreGeometry keeps windows on the screen
+    size = (screen.width() - 61, screen.height() - 83)
+    win.resize(*size)
     win.docks["data_dock"].hide()
     win.close()
     again = make_window()
-    assert (again.width(), again.height()) == (1111, 777)
+    assert (again.width(), again.height()) == size
     assert not again.docks["data_dock"].isVisible()
 
 
@@ -362,10 +364,9 @@ def test_paste_ignores_foreign_clipboard_text(make_window):
     QApplication.clipboard().setText("hello")
     assert win.paste() == []
     assert "Nothing to paste" in win.statusBar().currentMessage()
-    payload = copy_payload(win.document.spec, ["dense1"])
-    mime = QMimeData()
-    mime.setData("application/x-neural-playground-layers", json.dumps(payload).encode())
-    QApplication.clipboard().setMimeData(mime)
+    QApplication.clipboard().setText('{"format": "neural-playground-layers", "layers": [{"id": "a", "kind": "Nope"}]}')
+    assert win.paste() == []
+    QApplication.clipboard().setText(json.dumps(copy_payload(win.document.spec, ["dense1"])))
     first, second = win.paste(), win.paste()
     spec = win.document.spec
     assert spec.layer(first[0]).pos == (40.0, 172.0) and spec.layer(second[0]).pos == (80.0, 212.0)
@@ -377,3 +378,35 @@ def test_image_dataset_kinds_appear_once_the_engine_is_ready(make_window, qtbot)
     kinds = [win.data_panel.kind_combo.itemText(i) for i in range(win.data_panel.kind_combo.count())]
     from engine.datasets import all_kinds
     assert kinds == all_kinds()
+
+
+def test_a_design_dropped_on_a_dock_opens_too(make_window, tmp_path):
+    win = make_window()
+    spec = chain_spec()
+    spec.name = "on the window"
+    path = tmp_path / "w.json"
+    path.write_text(dumps(spec))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPointF(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    win.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    win.dropEvent(QDropEvent(QPointF(5, 5), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+    assert win.document.spec.name == "on the window"
+
+
+def test_features_add_docks_and_menus_that_are_restored(make_window):
+    from PySide6.QtWidgets import QLabel
+
+    def feature(win):
+        win.add_dock(QLabel("curves"), "Curves", Qt.BottomDockWidgetArea, "curves_dock")
+        win.menus["training"] = win.menuBar().addMenu("&Training")
+        return "installed"
+
+    win = make_window(features=[feature])
+    assert win.features == ["installed"] and "curves_dock" in win.docks
+    assert win.docks["curves_dock"].toggleViewAction() in win.menus["panels"].actions()
+    win.docks["curves_dock"].hide()
+    win.close()
+    again = make_window(features=[feature])
+    assert not again.docks["curves_dock"].isVisible() and again.docks["inspector_dock"].isVisible()

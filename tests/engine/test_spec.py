@@ -163,6 +163,16 @@ def test_any_json_value_is_refused_with_spec_error_only(value):
         assert exc.problems and all(p.where and p.message for p in exc.problems)
 
 
+@FAST
+@given(st.one_of(st.text(max_size=200), _json_values().map(json.dumps),
+                 st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
+def test_any_text_is_read_or_refused_with_spec_error_only(text):
+    try:
+        S.loads(text)
+    except SpecError as exc:
+        assert exc.problems
+
+
 _PATHS = [("format",), ("version",), ("name",), ("notes",), ("dataset",), ("dataset", "kind"), ("dataset", "params"),
           ("dataset", "params", "noise"), ("layers",), ("layers", 1), ("layers", 1, "id"), ("layers", 1, "kind"),
           ("layers", 1, "params"), ("layers", 1, "params", "units"), ("layers", 1, "pos"), ("layers", 1, "pos", 0),

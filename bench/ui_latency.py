@@ -1,0 +1,150 @@
+"""Event-loop latency and training speed while training in the real main window (offscreen).
+
+For xor and digits_cnn, with every view dock visible side by side, it trains for a few seconds
+while a 10 ms QTimer measures how late the event loop serves it (p50 / p99), then times a
+bare torch loop (same model, data, batch size, optimiser, one thread) in the same process.
+
+    python bench/ui_latency.py [--seconds 6]
+
+Each case prints a line; the last line is ``p99_ms X ratio Y`` for the worst case.
+Targets: p99 < 30 ms, ratio >= 0.9.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from widgets import pyside_fix  # noqa: E402
+
+pyside_fix.install()
+
+from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+CASES = ("xor", "digits_cnn")
+INTERVAL_MS = 10
+
+
+def bare_loop_speed(spec, data, seconds: float) -> float:
+    """Samples/s of a plain torch training loop on one thread (the GUI worker uses one)."""
+    import torch
+
+    from engine.build import build
+    from engine.trainer import loss_fn
+
+    torch.set_num_threads(1)
+    model = build(spec, data.info)
+    t = spec.training
+    opt = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW,
+           "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[t.optimizer](model.parameters(), lr=t.lr)
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    g = torch.Generator().manual_seed(t.seed)
+    bs = min(t.batch_size, len(x))
+    samples, start = 0, time.perf_counter()
+    model.train()
+    while time.perf_counter() - start < seconds:
+        perm = torch.randperm(len(x), generator=g)
+        for b in range(0, len(x), bs):
+            idx = perm[b:b + bs]
+            out = model(x[idx])
+            loss = loss_fn(out, y[idx], t.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            samples += len(idx)
+    return samples / (time.perf_counter() - start)
+
+
+def show_every_dock(window) -> None:
+    """Untabify the view docks so each one is on screen and its part is computed."""
+    names = ["curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
+             "evaluation_dock"]
+    docks = [window.docks[n] for n in names if n in window.docks]
+    for d in docks:
+        window.removeDockWidget(d)
+    for i, d in enumerate(docks):
+        window.addDockWidget(Qt.BottomDockWidgetArea if i < 4 else Qt.RightDockWidgetArea, d)
+        d.show()
+    window.resize(1800, 1100)
+
+
+def run_case(window, ctl, name: str, seconds: float) -> tuple[float, float, float, float]:
+    from app.session import wait_until
+    from engine import spec as S
+
+    spec = S.load(os.path.join(ROOT, "assets", "examples", f"{name}.json"))
+    spec.training.epochs = 100000  # we stop it ourselves
+    window.document.reset(spec)
+    QApplication.processEvents()
+    lat: list[float] = []
+    state = {"last": None}
+
+    def tick():
+        now = time.perf_counter()
+        if state["last"] is not None:
+            lat.append(max(0.0, (now - state["last"]) * 1000 - INTERVAL_MS))
+        state["last"] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.PreciseTimer)
+    timer.setInterval(INTERVAL_MS)
+    timer.timeout.connect(tick)
+    ctl.train()
+    wait_until(lambda: ctl.session.state == "running", 60)
+    wait_until(lambda: False, 1.0)  # warm-up: first snapshots, views built
+    tr = ctl.session.trainer
+    s0, t0 = tr._samples, time.perf_counter()
+    timer.start()
+    wait_until(lambda: False, seconds)
+    timer.stop()
+    speed = (tr._samples - s0) / (time.perf_counter() - t0)
+    delivered = ctl.session.delivered
+    ctl.stop()
+    wait_until(lambda: not ctl.session.running, 10)
+    data = ctl.probe.data
+    bare = bare_loop_speed(ctl.model_spec, data, min(seconds, 4.0))
+    p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99)) if lat else (float("nan"),) * 2
+    print(f"{name:11s} latency p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  trainer {speed:9.0f} samples/s  "
+          f"bare {bare:9.0f} samples/s  snapshots {delivered}  ratio {speed / bare:.2f}", flush=True)
+    return p50, p99, speed, bare
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--cases", nargs="*", default=list(CASES))
+    args = ap.parse_args()
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, tempfile.mkdtemp())
+    app = QApplication.instance() or QApplication([])
+    from app.main_window import MainWindow
+    from app.session import wait_until
+
+    window = MainWindow(restore=False)
+    ctl = window.training
+    show_every_dock(window)
+    window.show()
+    wait_until(lambda: window.engine.ready, 60)
+    worst = (0.0, 0.0, 1.0, 1.0)
+    for name in args.cases:
+        res = run_case(window, ctl, name, args.seconds)
+        if res[1] > worst[1] or res[2] / res[3] < worst[2] / worst[3]:
+            worst = (res[0], max(res[1], worst[1]), *min((res[2], res[3]), (worst[2], worst[3]), key=lambda r: r[0] / r[1]))
+    ctl.shutdown()
+    window.document.undo_stack.setClean()
+    window.close()
+    app.processEvents()
+    print(f"p99_ms {worst[1]:.1f} ratio {worst[2] / worst[3]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
