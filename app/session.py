@@ -93,15 +93,18 @@ class TrainingSession(QObject):
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, spec, data, *, device: str | None = None, probe=None, model=None, threads: int = 1) -> None:
-        """Start training ``spec`` on ``data`` (engine.datasets.Data) in a new worker thread."""
+    def start(self, spec, data, *, device: str | None = None, probe=None, model=None, threads: int = 1,
+              paused: bool = False) -> None:
+        """Start training ``spec`` on ``data`` (engine.datasets.Data) in a new worker thread.
+
+        ``paused=True`` starts paused and trains exactly one batch (Step from idle)."""
         if self.running:
             raise RuntimeError("a run is already in progress - stop it first")
         self.trainer = None
         self.last_snapshot = None
         self._latest = None
         self._posted = False
-        self._pending_control = []
+        self._pending_control = [("pause", {}), ("step_once", {})] if paused else []
         job = {"spec": spec, "data": data, "device": device, "probe": probe, "model": model, "threads": threads}
         self._thread = QThread()
         self._thread.setObjectName("training")

@@ -264,11 +264,8 @@ class TrainingController(QObject):
         self._asked_restart = False
         self._last_extras = {}
         self._prepare_views(data)
-        if paused:
-            self.session.pause()  # queued until the worker attaches the trainer
-            self.session.step()
         device = self.toolbar.device() or spec.training.device
-        self.session.start(spec, data, device=device, probe=self.probe, threads=1)
+        self.session.start(spec, data, device=device, probe=self.probe, threads=1, paused=paused)
         self.model = None
 
     def _data_for(self, spec: S.Spec):

@@ -1,0 +1,193 @@
+"""Live training in the main window, as a user drives it: toolbar, views, edits while running, export."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from app.session import wait_until
+from app.training import TrainingController
+from engine import spec as S
+from tests.conftest import EXAMPLES
+
+DONE = ("finished", "stopped", "diverged", "error")
+
+
+@pytest.fixture
+def trainer_window(make_window, qtbot):
+    """make(spec) -> (window, controller) with the engine loaded."""
+
+    def make(spec, **kw):
+        win = make_window(spec, start_engine=True, features=(TrainingController,), **kw)
+        qtbot.waitUntil(lambda: win.engine.ready, timeout=60000)
+        return win, win.training
+
+    return make
+
+
+def xor_spec(epochs=60) -> S.Spec:
+    spec = S.load(os.path.join(EXAMPLES, "xor.json"))
+    spec.training.epochs = epochs
+    return spec
+
+
+def click(ctl, name):
+    act = ctl.toolbar.actions_by_name()[name]
+    assert act.isEnabled(), f"{name} should be enabled in state {ctl.state}"
+    act.trigger()
+
+
+def test_xor_trains_to_full_accuracy_and_the_views_follow(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec())
+    images = []
+    ctl.session.snapshot_ready.connect(lambda s: images.append(ctl.boundary.image_rgba().copy()))
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=60000)
+    snap = ctl.session.last_snapshot
+    assert ctl.state == "finished"
+    assert snap.val_acc == 1.0, f"XOR should reach 100 % validation accuracy, got {snap.val_acc:.1%}"
+    # the decision boundary changed as the network learnt
+    assert len(images) >= 3
+    assert any(not np.array_equal(images[0], im) for im in images[1:])
+    # curves hold one point per epoch
+    hist = ctl.curves.history()
+    assert len(hist["epoch"]) == snap.epoch == 60
+    # the canvas shows neuron thumbnails and weight lines between small dense layers
+    strip = win.canvas.node_item("dense1").strip
+    assert strip is not None and strip.isVisible() and strip.n_units == 8, "one neuron thumbnail per unit"
+    assert win.canvas.weight_line_items("act1", "dense2"), "weights between small Dense layers are drawn"
+    # the status bar reports the device and progress
+    text = ctl.status.text()
+    assert "CPU" in text and "60" in text
+
+
+def test_pause_step_stop_and_the_toolbar_follows(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec(epochs=100000))
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state == "running", timeout=30000)
+    assert not ctl.toolbar.actions_by_name()["train"].isEnabled()
+    click(ctl, "pause")
+    qtbot.waitUntil(lambda: ctl.state == "paused", timeout=5000)
+    qtbot.wait(150)
+    step = ctl.session.trainer.step
+    qtbot.wait(200)
+    assert ctl.session.trainer.step == step, "nothing trains while paused"
+    click(ctl, "step")
+    qtbot.waitUntil(lambda: ctl.session.last_snapshot.step == step + 1, timeout=5000)
+    qtbot.wait(200)
+    assert ctl.session.trainer.step == step + 1, "Step trains exactly one batch"
+    click(ctl, "train")  # resume
+    qtbot.waitUntil(lambda: ctl.session.trainer.step > step + 10, timeout=5000)
+    click(ctl, "stop")
+    assert wait_until(lambda: not ctl.session.running, 0.5), "Stop takes effect within 0.5 s"
+    assert ctl.state == "stopped"
+    assert ctl.toolbar.actions_by_name()["train"].isEnabled()
+
+
+def test_step_from_idle_trains_one_batch(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec())
+    click(ctl, "step")
+    qtbot.waitUntil(lambda: ctl.session.last_snapshot is not None and ctl.session.last_snapshot.step == 1, timeout=30000)
+    qtbot.wait(200)
+    assert ctl.session.trainer.step == 1
+    assert ctl.state == "paused"
+
+
+def test_absurd_learning_rate_ends_with_the_divergence_message(trainer_window, qtbot):
+    spec = xor_spec(epochs=50)
+    spec.training.optimizer, spec.training.loss, spec.training.lr = "sgd", "mse", 1e6
+    win, ctl = trainer_window(spec)
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=30000)
+    assert ctl.state == "diverged"
+    assert "learning rate" in ctl.last_message
+    assert "learning rate" in win.statusBar().currentMessage()
+    assert all(torch.isfinite(p).all() for p in ctl.current_model().parameters()), "last good weights kept"
+    assert win.isVisible()
+
+
+def test_lr_change_applies_while_running(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec(epochs=100000))
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state == "running", timeout=30000)
+    win.document.set_training("lr", 0.0005)
+    qtbot.waitUntil(lambda: abs(ctl.session.last_snapshot.lr - 0.0005) < 1e-12, timeout=5000)
+    assert ctl.state == "running", "a live setting does not restart training"
+    click(ctl, "stop")
+
+
+def test_structural_edit_pauses_and_asks_to_restart(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec(epochs=100000))
+    asked = []
+    ctl.ask_restart = lambda: asked.append(ctl.state) or True
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state == "running" and ctl.session.trainer.step > 20, timeout=30000)
+    first = ctl.session.trainer
+    win.document.set_param("dense1", "units", 4)
+    assert asked, "a structural edit during training asks whether to restart"
+    qtbot.waitUntil(lambda: ctl.session.trainer is not first and ctl.state == "running", timeout=30000)
+    assert ctl.session.trainer.model.layers["dense1"].out_features == 4
+    click(ctl, "stop")
+
+
+def test_closing_during_training_is_clean(trainer_window, qtbot):
+    from PySide6.QtCore import qInstallMessageHandler
+
+    messages = []
+    old = qInstallMessageHandler(lambda _mode, _ctx, msg: messages.append(msg))
+    try:
+        win, ctl = trainer_window(xor_spec(epochs=100000))
+        click(ctl, "train")
+        qtbot.waitUntil(lambda: ctl.state == "running", timeout=30000)
+        win.ask_save_changes = lambda: "discard"
+        import time
+
+        t0 = time.perf_counter()
+        assert win.close()
+        assert time.perf_counter() - t0 < 2.0
+        assert not ctl.session.running
+    finally:
+        qInstallMessageHandler(old)
+    assert not [m for m in messages if "QThread" in m], messages
+
+
+def test_exported_weights_reload_and_predict_the_same(trainer_window, qtbot, tmp_path):
+    from engine import datasets, export
+    from engine.build import build
+
+    win, ctl = trainer_window(xor_spec(epochs=20))
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=60000)
+    data = datasets.load(ctl.model_spec.dataset)
+    x = torch.as_tensor(data.x_val)
+    with torch.no_grad():
+        ctl.current_model().eval()
+        expected = ctl.current_model()(x)
+    for name in ("w.safetensors", "w.pt"):
+        path = str(tmp_path / name)
+        assert ctl.export_weights(path)
+        fresh = build(ctl.model_spec, data.info, seed=123)
+        export.load_weights_into(fresh, path)
+        fresh.eval()
+        with torch.no_grad():
+            assert torch.equal(fresh(x), expected), name
+
+
+def test_metrics_export_to_csv(trainer_window, qtbot, tmp_path):
+    win, ctl = trainer_window(xor_spec(epochs=5))
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=60000)
+    path = tmp_path / "m.csv"
+    ctl.curves.export_csv(str(path))
+    rows = path.read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,train_loss")
+    assert len(rows) == 1 + 5
+
+
+def test_second_run_keeps_the_previous_curve(trainer_window, qtbot):
+    win, ctl = trainer_window(xor_spec(epochs=3))
+    for _ in range(2):
+        click(ctl, "train")
+        qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=60000)
+    assert ctl.curves._previous is not None and len(ctl.curves._previous["epoch"]) == 3, "the first run stays as a faint line"
+    assert ctl.curves.prev_curves["train_loss"].getData()[0] is not None
