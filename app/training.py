@@ -55,6 +55,7 @@ class TrainingController(QObject):
         self.run_key: str | None = None
         self._asked_restart = False
         self._hover: tuple[str, int] | None = None
+        self._selected_layer: str | None = None
         self._last_extras: dict = {}
         self.last_message = ""
 
@@ -330,12 +331,31 @@ class TrainingController(QObject):
             opts = self._options()
             if opts != self.probe.options:
                 self.probe.options = opts  # replaced, never mutated: the worker reads it between batches
+                self._refresh_idle()
+
+    def _refresh_idle(self) -> None:
+        """No snapshots come while paused or after a run: compute what a newly shown view needs here.
+
+        Safe on the GUI thread because the worker does not touch the model in those states."""
+        idle = not self.session.running or self.session.state == "paused"
+        model = self.current_model()
+        if not idle or model is None or self.probe is None:
+            return
+        try:
+            extras = self.probe(model, force=True)
+        except Exception as exc:  # noqa: BLE001 - a view's computation must never take the window down
+            self.w.status(f"Could not update the views: {exc}")
+            return
+        self._show_extras(extras)
 
     # ---- snapshots ------------------------------------------------------------------------
     def _on_session_snapshot(self, snap) -> None:
         self.status.update_snapshot(snap.epoch, snap.epochs, snap.step, snap.samples_per_s, snap.elapsed, snap.state)
         self.curves.update_history(snap.history)
-        ex = snap.extras or {}
+        self._show_extras(snap.extras or {})
+
+    def _show_extras(self, ex: dict) -> None:
+        """Route the probe's arrays to the views."""
         self._last_extras = ex
         if "boundary" in ex:
             self.boundary.set_boundary(ex["boundary"], tuple(ex["boundary_extent"]))
@@ -348,11 +368,15 @@ class TrainingController(QObject):
             self._show_live_network(ex)
         if "filters" in ex:
             self.filters.set_filters(ex["filters"])
+            if self._selected_layer:
+                self.filters.select_layer(self._selected_layer)
         if "feature_maps" in ex and self.probe is not None:
             net = self.model_spec
             kinds = {lay.id: lay.kind for lay in net.layers}
             order = [lid for lid in ex["feature_maps"]]
             self.feature_maps.set_feature_maps(ex["feature_maps"], order, kinds, ex.get("saliency_input"))
+            if self._selected_layer:
+                self.feature_maps.select_layer(self._selected_layer)
             if "proba" in ex:
                 self.feature_maps.set_prediction(ex["proba"], self.probe.data.info.class_names)
         if "saliency" in ex and "saliency_input" in ex and self.probe is not None:
@@ -422,9 +446,16 @@ class TrainingController(QObject):
 
     # ---- selection in step between canvas and docks -------------------------------------------
     def _on_canvas_selection(self, ids: list) -> None:
-        if len(ids) == 1:
-            self.filters.select_layer(ids[0])
-            self.feature_maps.select_layer(ids[0])
+        if len(ids) != 1:
+            return
+        self._selected_layer = ids[0]
+        kind = next((lay.kind for lay in self.w.document.spec.layers if lay.id == ids[0]), "")
+        has_model = self.current_model() is not None and self.probe is not None and self.probe.data.info.is_image
+        if kind == "Conv2d" and has_model and not (self._visible("filters_dock") or self._visible("feature_maps_dock")):
+            self.docks["filters_dock"].raise_()  # show what was asked for
+            self._push_options()
+        self.filters.select_layer(ids[0])
+        self.feature_maps.select_layer(ids[0])
 
     def _on_view_layer_selected(self, lid: str) -> None:
         self.w.canvas.select_ids([lid])
