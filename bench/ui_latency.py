@@ -64,6 +64,15 @@ def bare_loop_speed(spec, data, seconds: float) -> float:
     return samples / (time.perf_counter() - start)
 
 
+def run_loop(seconds: float) -> None:
+    """Run the real Qt event loop (as app.exec() does) for a while."""
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
 def show_every_dock(window) -> None:
     """Untabify the view docks so each one is on screen and its part is computed."""
     names = ["curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
@@ -100,11 +109,11 @@ def run_case(window, ctl, name: str, seconds: float) -> tuple[float, float, floa
     timer.timeout.connect(tick)
     ctl.train()
     wait_until(lambda: ctl.session.state == "running", 60)
-    wait_until(lambda: False, 1.0)  # warm-up: first snapshots, views built
+    run_loop(1.0)  # warm-up: first snapshots, views built
     tr = ctl.session.trainer
     s0, t0 = tr._samples, time.perf_counter()
     timer.start()
-    wait_until(lambda: False, seconds)
+    run_loop(seconds)
     timer.stop()
     speed = (tr._samples - s0) / (time.perf_counter() - t0)
     delivered = ctl.session.delivered
@@ -127,8 +136,9 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     from app.main_window import MainWindow
     from app.session import wait_until
+    from app.training import TrainingController
 
-    window = MainWindow(restore=False)
+    window = MainWindow(restore=False, features=(TrainingController,))
     ctl = window.training
     show_every_dock(window)
     window.show()
