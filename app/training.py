@@ -7,12 +7,14 @@ the views. Widgets stay views; the engine stays Qt-free.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.process_session import ProcessTrainingSession
 from app.session import TrainingSession
 from engine import spec as S
 from widgets.boundary import BoundaryView, NeuronMapView
@@ -26,6 +28,7 @@ from widgets.training_bar import TrainingStatus, TrainingToolbar
 # settings that the optimiser takes while it runs; anything else is a structural change
 LIVE_FIELDS = ("lr", "momentum", "weight_decay")
 MAX_THUMB_UNITS = 16
+RENDER_GROUPS = ["progress", "plane", "insight"]  # views drawn together on one render tick
 WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx)"
 
 
@@ -48,7 +51,12 @@ class TrainingController(QObject):
         super().__init__(window)
         self.w = window
         window.training = self
-        self.session = TrainingSession(self)
+        # the trainer runs in its own process so painting never takes the GIL from it;
+        # NP_TRAIN_IN_THREAD=1 keeps it in a thread (simpler to debug)
+        if os.environ.get("NP_TRAIN_IN_THREAD"):
+            self.session = TrainingSession(self)
+        else:
+            self.session = ProcessTrainingSession(self)
         self.probe = None  # engine.probes.Prober of the current run
         self.model = None  # the last run's model (torch), for export
         self.model_spec: S.Spec | None = None
@@ -79,6 +87,12 @@ class TrainingController(QObject):
         self._options_timer.setInterval(300)  # dock visibility is polled: tabs switch without signals
         self._options_timer.timeout.connect(self._push_options)
         self._options_timer.start()
+        self._pending = None
+        self._dirty: set[str] = set()
+        self._next_group = 0
+        self._render_timer = QTimer(self)
+        self._render_timer.setInterval(40)
+        self._render_timer.timeout.connect(self._render_tick)
         self._set_state("idle")
         self._on_spec_changed()
 
@@ -235,7 +249,10 @@ class TrainingController(QObject):
     def shutdown(self) -> bool:
         """Stop training and join the worker (the window is closing)."""
         self._options_timer.stop()
-        return self.session.shutdown()
+        ok = self.session.shutdown()
+        if hasattr(self.session, "close"):
+            self.session.close()  # ends the worker process
+        return ok
 
     def _start(self, paused: bool) -> None:
         w = self.w
@@ -331,6 +348,8 @@ class TrainingController(QObject):
             opts = self._options()
             if opts != self.probe.options:
                 self.probe.options = opts  # replaced, never mutated: the worker reads it between batches
+                if hasattr(self.session, "set_options"):
+                    self.session.set_options(opts)
                 self._refresh_idle()
 
     def _refresh_idle(self) -> None:
@@ -338,8 +357,10 @@ class TrainingController(QObject):
 
         Safe on the GUI thread because the worker does not touch the model in those states."""
         idle = not self.session.running or self.session.state == "paused"
+        if not idle or self.probe is None:
+            return
         model = self.current_model()
-        if not idle or model is None or self.probe is None:
+        if model is None:
             return
         try:
             extras = self.probe(model, force=True)
@@ -350,13 +371,38 @@ class TrainingController(QObject):
 
     # ---- snapshots ------------------------------------------------------------------------
     def _on_session_snapshot(self, snap) -> None:
-        self.status.update_snapshot(snap.epoch, snap.epochs, snap.step, snap.samples_per_s, snap.elapsed, snap.state)
-        self.curves.update_history(snap.history)
-        self._show_extras(snap.extras or {})
+        """Keep the latest snapshot; the render tick draws it a group of views at a time.
 
-    def _show_extras(self, ex: dict) -> None:
-        """Route the probe's arrays to the views."""
+        Drawing every view for every snapshot kept the event loop busy (p50 latency ~100 ms with
+        all docks open); a staggered tick bounds the work done between two events."""
+        self._pending = snap
+        self._dirty = set(RENDER_GROUPS)
+        if snap.state != "running":  # paused / final: show everything now
+            while self._dirty:
+                self._render_tick()
+        elif not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render_tick(self) -> None:
+        snap = self._pending
+        if snap is None or not self._dirty:
+            self._render_timer.stop()
+            return
+        group = next(g for g in RENDER_GROUPS[self._next_group:] + RENDER_GROUPS[:self._next_group] if g in self._dirty)
+        self._next_group = (RENDER_GROUPS.index(group) + 1) % len(RENDER_GROUPS)
+        self._dirty.discard(group)
+        if group == "progress":
+            self.status.update_snapshot(snap.epoch, snap.epochs, snap.step, snap.samples_per_s, snap.elapsed, snap.state)
+            self.curves.update_history(snap.history)
+        else:
+            self._show_extras(snap.extras or {}, group)
+
+    def _show_extras(self, ex: dict, group: str | None = None) -> None:
+        """Route the probe's arrays to the views (``group``: only the "plane" or "insight" views)."""
         self._last_extras = ex
+        if group == "insight":
+            self._show_insight(ex)
+            return
         if "boundary" in ex:
             self.boundary.set_boundary(ex["boundary"], tuple(ex["boundary_extent"]))
             names = self.probe.data.info.class_names if self.probe else None
@@ -366,6 +412,11 @@ class TrainingController(QObject):
                 self.boundary.set_axis_labels(ex["boundary_xlabel"], ex.get("boundary_ylabel", ""))
         if "neurons" in ex or "weights" in ex:
             self._show_live_network(ex)
+        self._update_neuron_view()
+        if group is None:
+            self._show_insight(ex)
+
+    def _show_insight(self, ex: dict) -> None:
         if "filters" in ex:
             self.filters.set_filters(ex["filters"])
             if self._selected_layer:
@@ -395,7 +446,6 @@ class TrainingController(QObject):
             if raw.ndim == 4:
                 self.evaluation.set_misclassified(raw[idx], self.probe.data.y_val[idx], c["predicted"][idx],
                                                   names, c.get("confidence"))
-        self._update_neuron_view()
 
     def _display_image(self, x: np.ndarray) -> np.ndarray:
         """Standardised sample -> the units it was drawn/read in, for showing."""
@@ -450,7 +500,8 @@ class TrainingController(QObject):
             return
         self._selected_layer = ids[0]
         kind = next((lay.kind for lay in self.w.document.spec.layers if lay.id == ids[0]), "")
-        has_model = self.current_model() is not None and self.probe is not None and self.probe.data.info.is_image
+        has_model = (self.session.trainer is not None or self.model is not None) and self.probe is not None \
+            and self.probe.data.info.is_image
         if kind == "Conv2d" and has_model and not (self._visible("filters_dock") or self._visible("feature_maps_dock")):
             self.docks["filters_dock"].raise_()  # show what was asked for
             self._push_options()
@@ -557,6 +608,8 @@ class TrainingController(QObject):
         from engine.trainer import available_devices
 
         self._fill_devices(["auto", *available_devices()])
+        if hasattr(self.session, "warm_up"):
+            self.session.warm_up()  # the worker process imports torch while the user edits
 
     def _on_device_chosen(self, device: str) -> None:
         if device != self.w.document.spec.training.device:

@@ -40,7 +40,13 @@ def click(ctl, name):
 def test_xor_trains_to_full_accuracy_and_the_views_follow(trainer_window, qtbot):
     win, ctl = trainer_window(xor_spec())
     images = []
-    ctl.session.snapshot_ready.connect(lambda s: images.append(ctl.boundary.image_rgba().copy()))
+
+    def grab(_snap):
+        im = ctl.boundary.image_rgba()  # views are drawn on a render tick, so the first may not be there yet
+        if im is not None:
+            images.append(im.copy())
+
+    ctl.session.snapshot_ready.connect(grab)
     click(ctl, "train")
     qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=60000)
     snap = ctl.session.last_snapshot
