@@ -9,12 +9,30 @@ mailbox and wakes the GUI once, exactly as the threaded session does.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import sys
 import threading
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import spec as S
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Spawn would re-run the parent's ``__main__`` in the child (a script without a
+    ``__name__`` guard would start a second app there). The worker needs only engine.worker,
+    so hide the main module's path while the process starts."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    try:
+        for k in saved:
+            setattr(main, k, None) if k == "__spec__" else delattr(main, k)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
 class RemoteTrainer:
@@ -71,6 +89,7 @@ class ProcessTrainingSession(QObject):
         self._weights = None
         self._weights_event = threading.Event()
         self._final_state = None
+        self._job_id = 0
         self._wake.connect(self._on_reader_wake)
         self._done.connect(self._on_reader_done)
 
@@ -88,7 +107,8 @@ class ProcessTrainingSession(QObject):
         self._ready.clear()
         self._proc = ctx.Process(target=worker.serve, args=(jobs_child, control_child, events_child),
                                  name="np-trainer", daemon=True)
-        self._proc.start()
+        with _main_module_hidden():
+            self._proc.start()
         for c in (jobs_child, control_child, events_child):
             c.close()
         self._reader = threading.Thread(target=self._read, name="np-trainer-events", daemon=True)
@@ -153,9 +173,10 @@ class ProcessTrainingSession(QObject):
 
             state = state_to_numpy(model)
         self._running = True
+        self._job_id += 1
         self._set_state("starting")
-        self._jobs.send({"spec": S.dumps(spec), "device": device, "options": self._sent_options, "paused": paused,
-                         "threads": threads, "max_rate": self.max_rate, "state_dict": state})
+        self._jobs.send({"id": self._job_id, "spec": S.dumps(spec), "device": device, "options": self._sent_options,
+                         "paused": paused, "threads": threads, "max_rate": self.max_rate, "state_dict": state})
 
     def pause(self) -> None:
         self._send("pause")
@@ -176,11 +197,11 @@ class ProcessTrainingSession(QObject):
         """Mirror the prober's options to the worker (the GUI replaced them)."""
         if self._running and options != self._sent_options:
             self._sent_options = dict(options)
-            self._control.send(("options", dict(options)))
+            self._control.send(("options", dict(options), self._job_id))
 
     def _send(self, name: str, **kw) -> None:
         if self._running:
-            self._control.send((name, kw))
+            self._control.send((name, kw, self._job_id))
 
     def fetch_model(self, timeout: float = 5.0):
         """The current weights in a local model (blocks up to ``timeout`` while a run is active)."""
@@ -189,7 +210,7 @@ class ProcessTrainingSession(QObject):
             return None
         if self._running:
             self._weights_event.clear()
-            self._control.send(("weights", {}))
+            self._control.send(("weights", {}, self._job_id))
             if not self._weights_event.wait(timeout):
                 return tr._model
             sd, step = self._weights
@@ -229,7 +250,7 @@ class ProcessTrainingSession(QObject):
         if self._proc is not None:
             try:
                 self._jobs.send(None)
-                self._control.send(("quit", {}))
+                self._control.send(("quit", {}, None))
             except (OSError, BrokenPipeError):
                 pass
             self._proc.join(2.0)

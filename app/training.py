@@ -95,6 +95,7 @@ class TrainingController(QObject):
         self._render_timer.timeout.connect(self._render_tick)
         self._set_state("idle")
         self._on_spec_changed()
+        self.raise_views_for(window.data_info)
 
     # ---- building -------------------------------------------------------------------------
     def _arrange_docks(self) -> None:
@@ -118,6 +119,9 @@ class TrainingController(QObject):
         w.add_dock(self.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
         w.add_dock(self.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
         w.add_dock(self.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        for view in (self.curves, self.boundary, self.neuron, self.filters, self.feature_maps, self.saliency,
+                     self.evaluation):
+            view.setMinimumSize(200, 140)  # docks may be squeezed on a laptop screen; views scale down
         self.docks = {k: w.docks[k] for k in ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock",
                                               "feature_maps_dock", "saliency_dock", "evaluation_dock")}
         w.docks["boundary_dock"].raise_()
@@ -129,11 +133,14 @@ class TrainingController(QObject):
         w.resizeDocks([w.docks["curves_dock"], w.docks["evaluation_dock"]], [380, 380], Qt.Horizontal)
 
     def raise_views_for(self, info) -> None:
-        """Bring forward the docks that mean something for this dataset."""
-        if info is None:
+        """Bring forward the docks that mean something for this dataset (once per kind of data)."""
+        kind = None if info is None else ("image" if info.is_image else "plane")
+        if kind is None or kind == getattr(self, "_raised_for", None):
             return
+        self._raised_for = kind
         if info.is_image:
             self.docks["feature_maps_dock"].raise_()
+            self.docks["neuron_dock"].raise_()
         else:
             self.docks["boundary_dock"].raise_()
             self.docks["evaluation_dock"].raise_()
@@ -192,6 +199,7 @@ class TrainingController(QObject):
         s.failed.connect(self._on_session_failed)
         s.notice.connect(self._on_session_notice)
         self.w.document.spec_changed.connect(self._on_spec_changed)
+        self.w.document.spec_changed.connect(lambda: self.raise_views_for(self.w.data_info))
         self.w.engine.engine_ready.connect(self._on_engine_ready)
         self.curves.export_requested.connect(self.curves.export_via_dialog)
         self.boundary.projection_changed.connect(lambda _p: self._push_options())

@@ -7,8 +7,8 @@ the event loop stays free. The process is started once, imports torch, and then 
 Protocol (multiprocessing connections; both ends are ours, so pickling is safe here):
   jobs   (GUI -> worker): {"spec": json, "device", "options", "paused", "threads", "max_rate",
                             "state_dict": numpy dict | None} or None to quit
-  control (GUI -> worker): (name, kwargs) for pause/resume/step_once/stop/set_hyper,
-                           ("options", dict) for the prober, ("weights", {}) to ask for the weights
+  control (GUI -> worker): (name, kwargs, job id) for pause/resume/step_once/stop/set_hyper,
+                           ("options", dict, id) for the prober, ("weights", {}, id) to ask for the weights
   events (worker -> GUI): ("ready", device_name) | ("started", info) | ("snapshot", Snapshot) |
                           ("weights", numpy state dict, step) | ("done", Result, state dict) | ("failed", message)
 """
@@ -39,17 +39,21 @@ def serve(jobs, control, events) -> None:
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pays the one-off torch._dynamo import now
     events.send(("ready", device_name(choose_device("auto"))))
-    state = {"trainer": None, "prober": None}
+    state = {"trainer": None, "prober": None, "pending": [], "job": None}
     lock = threading.Lock()
 
     def listen() -> None:
         while True:
             try:
-                name, kw = control.recv()
+                name, kw, job_id = control.recv()
             except (EOFError, OSError):
                 return
             with lock:
                 trainer, prober = state["trainer"], state["prober"]
+                if name != "quit" and (trainer is None or job_id != state["job"]):
+                    # that job is still loading its data: apply this once its trainer exists
+                    state["pending"].append((name, kw, job_id))
+                    continue
             if name == "options" and prober is not None:
                 prober.options = kw
             elif name == "weights" and trainer is not None:
@@ -87,7 +91,17 @@ def serve(jobs, control, events) -> None:
                 trainer.pause()
                 trainer.step_once()
             with lock:
-                state["trainer"], state["prober"] = trainer, prober
+                state["trainer"], state["prober"], state["job"] = trainer, prober, job.get("id")
+                # commands for older jobs (a Stop that crossed the end of its run) are dropped
+                pending = [(n, k) for n, k, j in state["pending"] if j == job.get("id")]
+                state["pending"] = []
+            for name, kw in pending:
+                if name == "options":
+                    prober.options = kw
+                elif name in ("pause", "resume", "step_once", "stop", "set_hyper"):
+                    getattr(trainer, name)(**kw)
+                elif name == "weights":
+                    events.send(("weights", state_to_numpy(trainer.model), trainer.step))
             events.send(("started", {"device": device_name(trainer.device)}))
             try:
                 result = trainer.run()
@@ -109,4 +123,4 @@ def serve(jobs, control, events) -> None:
             events.send(("failed", f"{type(exc).__name__}: {exc}"))
         finally:
             with lock:
-                state["trainer"], state["prober"] = None, None
+                state["trainer"], state["prober"], state["job"] = None, None, None

@@ -90,8 +90,12 @@ def test_selecting_a_conv_node_selects_its_filters_and_feature_maps(cnn_window, 
     ctl.train()
     qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.session.running, timeout=120000)
     second = conv_ids(win.document.spec)[1]
+    ctl.docks["evaluation_dock"].raise_()  # neither filters nor feature maps on screen
+    qtbot.wait(400)
     win.canvas.select_ids([second])
+    # the filters come forward with that layer chosen
     qtbot.waitUntil(lambda: ctl.filters.current_layer() == second, timeout=3000)
+    assert ctl._visible("filters_dock")
     ctl.docks["feature_maps_dock"].raise_()  # the user opens the feature maps: the same layer is selected there
     qtbot.waitUntil(lambda: ctl.feature_maps.selected_layer() == second, timeout=5000)
     # and the other way: picking a layer in the filters dock selects the node
