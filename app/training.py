@@ -28,7 +28,7 @@ from widgets.training_bar import TrainingStatus, TrainingToolbar
 # settings that the optimiser takes while it runs; anything else is a structural change
 LIVE_FIELDS = ("lr", "momentum", "weight_decay")
 MAX_THUMB_UNITS = 16
-RENDER_GROUPS = ["progress", "plane", "insight"]  # views drawn together on one render tick
+RENDER_GROUPS = ["progress", "boundary", "network", "insight"]  # views drawn together on one render tick
 WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx)"
 
 
@@ -56,7 +56,7 @@ class TrainingController(QObject):
         if os.environ.get("NP_TRAIN_IN_THREAD"):
             self.session = TrainingSession(self)
         else:
-            self.session = ProcessTrainingSession(self)
+            self.session = ProcessTrainingSession(self, max_rate=15.0)  # views redraw ~8 times/s each
         self.probe = None  # engine.probes.Prober of the current run
         self.model = None  # the last run's model (torch), for export
         self.model_spec: S.Spec | None = None
@@ -406,18 +406,20 @@ class TrainingController(QObject):
             self._show_extras(snap.extras or {}, group)
 
     def _show_extras(self, ex: dict, group: str | None = None) -> None:
-        """Route the probe's arrays to the views (``group``: only the "plane" or "insight" views)."""
+        """Route the probe's arrays to the views (``group``: one of RENDER_GROUPS; None: all)."""
         self._last_extras = ex
         if group == "insight":
             self._show_insight(ex)
             return
-        if "boundary" in ex:
+        if "boundary" in ex and group in (None, "boundary"):
             self.boundary.set_boundary(ex["boundary"], tuple(ex["boundary_extent"]))
             names = self.probe.data.info.class_names if self.probe else None
             self.boundary.set_points(ex.get("points_train"), self.probe.data.y_train,
                                      ex.get("points_val"), self.probe.data.y_val, names)
             if "boundary_xlabel" in ex:
                 self.boundary.set_axis_labels(ex["boundary_xlabel"], ex.get("boundary_ylabel", ""))
+        if group == "boundary":
+            return
         if "neurons" in ex or "weights" in ex:
             self._show_live_network(ex)
         self._update_neuron_view()
