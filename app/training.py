@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
@@ -28,6 +29,7 @@ from widgets.training_bar import TrainingStatus, TrainingToolbar
 # settings that the optimiser takes while it runs; anything else is a structural change
 LIVE_FIELDS = ("lr", "momentum", "weight_decay")
 MAX_THUMB_UNITS = 16
+CURVES_INTERVAL = 0.25  # s between redraws of the curves while running
 RENDER_GROUPS = ["progress", "boundary", "network", "insight"]  # views drawn together on one render tick
 WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx)"
 
@@ -90,6 +92,7 @@ class TrainingController(QObject):
         self._pending = None
         self._dirty: set[str] = set()
         self._next_group = 0
+        self._curves_at = 0.0
         self._render_timer = QTimer(self)
         self._render_timer.setInterval(40)
         self._render_timer.timeout.connect(self._render_tick)
@@ -401,7 +404,11 @@ class TrainingController(QObject):
         self._dirty.discard(group)
         if group == "progress":
             self.status.update_snapshot(snap.epoch, snap.epochs, snap.step, snap.samples_per_s, snap.elapsed, snap.state)
-            self.curves.update_history(snap.history)
+            now = time.perf_counter()
+            # the curves are the costliest view to paint (axes re-laid out as they grow): 4 times/s is plenty
+            if now - self._curves_at >= CURVES_INTERVAL or snap.state != "running":
+                self._curves_at = now
+                self.curves.update_history(snap.history)
         else:
             self._show_extras(snap.extras or {}, group)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from widgets import pyside_fix
 from widgets.colormaps import (
@@ -337,6 +337,7 @@ class BoundaryView(QWidget):
         self.val_outline_item = pg.ScatterPlotItem(size=8, pxMode=True, antialias=True, brush=_NO_BRUSH,
                                                    pen=_cosmetic_pen(_OUTLINE, 3.2))
         self.val_outline_item.setZValue(2)
+        self.val_outline_item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.plot.addItem(self.val_outline_item)
         self.plot.addItem(self.image_item)
         self.placeholder = pg.TextItem("The decision boundary appears here\nwhen the network trains",
@@ -481,6 +482,10 @@ class BoundaryView(QWidget):
             va = pg.ScatterPlotItem(size=8, pxMode=True, antialias=True, brush=_NO_BRUSH)
             tr.setZValue(1)
             va.setZValue(3)
+            for item in (tr, va):
+                # the points stay put while the heatmap under them changes ~10 times/s: repaint
+                # them from a cached pixmap instead of redrawing hundreds of antialiased symbols
+                item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             va.setVisible(self.show_validation_check.isChecked())
             self.plot.addItem(tr)
             self.plot.addItem(va)
