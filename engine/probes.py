@@ -280,7 +280,7 @@ def confusion(model, x_val: np.ndarray, y_val: np.ndarray, loss: str, n_classes:
 
 # ---- the snapshot bundle ---------------------------------------------------------------
 
-PROBE_BUDGET = 0.1  # share of the training thread's wall time the probes may take
+PROBE_BUDGET = 0.05  # share of wall time the live views may take from training (bench/ui_latency.py)
 MAX_STALE = 10.0  # s; a very slow part is still refreshed this often, budget or not
 
 
