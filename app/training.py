@@ -58,7 +58,7 @@ class TrainingController(QObject):
         if os.environ.get("NP_TRAIN_IN_THREAD"):
             self.session = TrainingSession(self)
         else:
-            self.session = ProcessTrainingSession(self, max_rate=12.0)  # each view group redraws ~6 times/s
+            self.session = ProcessTrainingSession(self, max_rate=10.0)  # each view group redraws ~6 times/s
         self.probe = None  # engine.probes.Prober of the current run
         self.model = None  # the last run's model (torch), for export
         self.model_spec: S.Spec | None = None
