@@ -25,8 +25,6 @@ def _load_engine() -> str:
     except ImportError:
         pass
     import engine.probes  # noqa: F401 - the live views' computations
-    # the first optimiser pulls in torch._dynamo (~2 s); pay for it now, not on the first Train
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     try:
         from engine.trainer import choose_device, device_name
         return device_name(choose_device("auto"))

@@ -14,8 +14,9 @@ import multiprocessing as mp
 import sys
 import threading
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject
 
+from app.session import SessionBase
 from engine import spec as S
 
 
@@ -59,39 +60,22 @@ class RemoteTrainer:
         self._samples = int(round(snap.samples_per_s * snap.elapsed))
 
 
-class ProcessTrainingSession(QObject):
+class ProcessTrainingSession(SessionBase):
     """One training run at a time in the worker process. Signals arrive in the GUI thread."""
 
-    snapshot_ready = Signal(object)
-    state_changed = Signal(str)
-    finished = Signal(object)
-    failed = Signal(str)
-    notice = Signal(str)
-    _wake = Signal()
-    _done = Signal(object, str)
-
     def __init__(self, parent: QObject | None = None, max_rate: float = 30.0):
-        super().__init__(parent)
-        self.max_rate = max_rate
-        self.state = "idle"
+        super().__init__(parent, max_rate)
         self.trainer: RemoteTrainer | None = None
-        self.last_snapshot = None
-        self.delivered = 0
         self.device_label = ""
         self._proc = None
         self._jobs = self._control = self._events = None
         self._reader: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._latest = None
-        self._posted = False
         self._running = False
         self._ready = threading.Event()
         self._weights = None
         self._weights_event = threading.Event()
         self._final_state = None
         self._job_id = 0
-        self._wake.connect(self._on_reader_wake)
-        self._done.connect(self._on_reader_done)
 
     # ---- the worker process -------------------------------------------------------------
     def warm_up(self) -> None:
@@ -129,15 +113,9 @@ class ProcessTrainingSession(QObject):
                 self.device_label = msg[1]
                 self._ready.set()
             elif kind == "snapshot":
-                snap = msg[1]
                 if self.trainer is not None:
-                    self.trainer._update(snap)
-                with self._lock:
-                    self._latest = snap
-                    if self._posted:
-                        continue
-                    self._posted = True
-                self._wake.emit()
+                    self.trainer._update(msg[1])
+                self._post(msg[1])
             elif kind == "weights":
                 self._weights = (msg[1], msg[2])
                 self._weights_event.set()
@@ -161,11 +139,8 @@ class ProcessTrainingSession(QObject):
             raise RuntimeError("a run is already in progress - stop it first")
         self.warm_up()
         self.trainer = RemoteTrainer(self, spec.copy(), data)
-        self.last_snapshot = None
-        self._latest = None
-        self._posted = False
+        self._reset_mailbox()
         self._final_state = None
-        self._probe = probe
         self._sent_options = dict(probe.options) if probe is not None else {}
         state = None
         if model is not None:
@@ -259,33 +234,5 @@ class ProcessTrainingSession(QObject):
                 self._proc.join(1.0)
             self._proc = None
 
-    # ---- GUI side ------------------------------------------------------------------------
-    @Slot()
-    def _on_reader_wake(self) -> None:
-        with self._lock:
-            snap, self._latest = self._latest, None
-            self._posted = False
-        if snap is None:
-            return
-        if self._probe is not None:
-            self.set_options(self._probe.options)
-        self.last_snapshot = snap
-        self.delivered += 1
-        if snap.state != self.state:
-            self._set_state(snap.state)
-        self.snapshot_ready.emit(snap)
-
-    @Slot(object, str)
-    def _on_reader_done(self, result, error: str) -> None:
-        self._on_reader_wake()
+    def _end_run(self) -> None:
         self._running = False
-        if error:
-            self._set_state("error")
-            self.failed.emit(error)
-        elif result is not None and self.state not in ("finished", "stopped", "diverged"):
-            self._set_state("finished")
-        self.finished.emit(result)
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.state_changed.emit(state)

@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 class _Worker(QObject):
     """Lives in the training thread; owns the Trainer."""
 
-    wake = Signal()
     done = Signal(object, str)  # (Result | None, error message)
     notice = Signal(str)
 
@@ -65,14 +64,19 @@ def _is_cuda_error(exc: BaseException) -> bool:
     return "cuda" in text or "out of memory" in text or type(exc).__name__ == "OutOfMemoryError"
 
 
-class TrainingSession(QObject):
-    """One training run at a time. Signals arrive in the GUI thread."""
+class SessionBase(QObject):
+    """What every session shares: the signals, and the one-slot mailbox between the thread
+    that receives snapshots and the GUI thread. Subclasses decide where the trainer runs."""
 
     snapshot_ready = Signal(object)  # engine.trainer.Snapshot
     state_changed = Signal(str)  # idle | starting | running | paused | finished | stopped | diverged | error
     finished = Signal(object)  # engine.trainer.Result or None
     failed = Signal(str)
     notice = Signal(str)
+    # emitted from the receiving thread; the receivers are this object's slots in the GUI thread,
+    # so delivery is queued
+    _wake = Signal()
+    _done = Signal(object, str)  # (Result | None, error message)
 
     def __init__(self, parent: QObject | None = None, max_rate: float = 30.0):
         super().__init__(parent)
@@ -81,11 +85,65 @@ class TrainingSession(QObject):
         self.trainer = None
         self.last_snapshot = None
         self.delivered = 0
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
         self._lock = threading.Lock()
         self._latest = None
         self._posted = False
+        self._wake.connect(self._deliver)
+        self._done.connect(self._on_done)
+
+    def _reset_mailbox(self) -> None:
+        self.last_snapshot = None
+        self._latest = None
+        self._posted = False
+
+    def _post(self, snap) -> None:
+        """Any thread: overwrite the mailbox and wake the GUI once."""
+        with self._lock:
+            self._latest = snap
+            if self._posted:
+                return
+            self._posted = True
+        self._wake.emit()
+
+    @Slot()
+    def _deliver(self) -> None:
+        with self._lock:
+            snap, self._latest = self._latest, None
+            self._posted = False
+        if snap is None:
+            return
+        self.last_snapshot = snap
+        self.delivered += 1
+        if snap.state != self.state:
+            self._set_state(snap.state)
+        self.snapshot_ready.emit(snap)
+
+    @Slot(object, str)
+    def _on_done(self, result, error: str) -> None:
+        self._deliver()  # the final snapshot, if not yet delivered
+        self._end_run()
+        if error:
+            self._set_state("error")
+            self.failed.emit(error)
+        elif result is not None and self.state not in ("finished", "stopped", "diverged"):
+            self._set_state("finished")
+        self.finished.emit(result)
+
+    def _end_run(self) -> None:
+        """GUI thread, when a run has ended: release what the run held."""
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+
+class TrainingSession(SessionBase):
+    """One training run at a time in a QThread. Signals arrive in the GUI thread."""
+
+    def __init__(self, parent: QObject | None = None, max_rate: float = 30.0):
+        super().__init__(parent, max_rate)
+        self._thread: QThread | None = None
+        self._worker: _Worker | None = None
         self._pending_control: list[tuple[str, dict]] = []
 
     # ---- commands (GUI thread) ----------------------------------------------------------
@@ -101,9 +159,7 @@ class TrainingSession(QObject):
         if self.running:
             raise RuntimeError("a run is already in progress - stop it first")
         self.trainer = None
-        self.last_snapshot = None
-        self._latest = None
-        self._posted = False
+        self._reset_mailbox()
         self._pending_control = [("pause", {}), ("step_once", {})] if paused else []
         job = {"spec": spec, "data": data, "device": device, "probe": probe, "model": model, "threads": threads}
         self._thread = QThread()
@@ -111,8 +167,7 @@ class TrainingSession(QObject):
         self._worker = _Worker(self, job)
         self._worker.moveToThread(self._thread)
         # receivers are this object's slots, which live in the GUI thread -> queued delivery
-        self._worker.wake.connect(self._on_worker_wake)
-        self._worker.done.connect(self._on_worker_done)
+        self._worker.done.connect(self._done)
         self._worker.notice.connect(self.notice)
         self._thread.started.connect(self._worker.run)
         self._set_state("starting")
@@ -162,47 +217,12 @@ class TrainingSession(QObject):
         for name, kw in pending:
             getattr(trainer, name)(**kw)
 
-    def _post(self, snap) -> None:
-        """Called in the worker thread by the trainer: overwrite the mailbox, wake the GUI once."""
-        with self._lock:
-            self._latest = snap
-            if self._posted:
-                return
-            self._posted = True
-        self._worker.wake.emit()
-
-    # ---- GUI side ------------------------------------------------------------------------
-    @Slot()
-    def _on_worker_wake(self) -> None:
-        with self._lock:
-            snap, self._latest = self._latest, None
-            self._posted = False
-        if snap is None:
-            return
-        self.last_snapshot = snap
-        self.delivered += 1
-        if snap.state != self.state:
-            self._set_state(snap.state)
-        self.snapshot_ready.emit(snap)
-
-    @Slot(object, str)
-    def _on_worker_done(self, result, error: str) -> None:
-        self._on_worker_wake()  # the final snapshot, if not yet delivered
+    def _end_run(self) -> None:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.quit()
             thread.wait()
         self._worker = None
-        if error:
-            self._set_state("error")
-            self.failed.emit(error)
-        elif result is not None and self.state not in ("finished", "stopped", "diverged"):
-            self._set_state("finished")
-        self.finished.emit(result)
-
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.state_changed.emit(state)
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:

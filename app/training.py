@@ -6,7 +6,7 @@ the views. Widgets stay views; the engine stays Qt-free.
 """
 from __future__ import annotations
 
-import math
+import json
 import os
 import time
 
@@ -43,7 +43,7 @@ def structure_key(spec: S.Spec) -> str:
         d["training"].pop(f, None)
     d.pop("name", None)
     d.pop("notes", None)
-    return S.json.dumps(d, sort_keys=True, default=str)
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 class TrainingController(QObject):
@@ -66,6 +66,7 @@ class TrainingController(QObject):
         self._asked_restart = False
         self._hover: tuple[str, int] | None = None
         self._selected_layer: str | None = None
+        self._data_cache: tuple | None = None  # (dataset key, engine.datasets.Data)
         self._last_extras: dict = {}
         self.last_message = ""
 
@@ -130,7 +131,7 @@ class TrainingController(QObject):
         w.docks["boundary_dock"].raise_()
         w.docks["evaluation_dock"].raise_()
         w.resizeDocks([w.docks["palette_dock"], w.docks["inspector_dock"]], [240, 400], Qt.Horizontal)
-        w.resizeDocks([w.docks["palette_dock"], data_dock], [430, 420], Qt.Vertical)
+        w.resizeDocks([w.docks["palette_dock"], data_dock], [360, 490], Qt.Vertical)  # room for the preview
         w.resizeDocks([w.docks["inspector_dock"], w.docks["boundary_dock"]], [400, 450], Qt.Vertical)
         w.resizeDocks([w.docks["curves_dock"]], [300], Qt.Vertical)
         w.resizeDocks([w.docks["curves_dock"], w.docks["evaluation_dock"]], [380, 380], Qt.Horizontal)
@@ -182,6 +183,7 @@ class TrainingController(QObject):
             act = QAction({"auto": "Automatic (best available)", "cpu": "CPU", "cuda": "CUDA GPU",
                            "mps": "Apple MPS"}.get(dev, dev), self.device_menu)
             act.setCheckable(True)
+            act.setData(dev)
             act.setChecked(dev == current)
             act.triggered.connect(lambda _c=False, d=dev: self._on_device_chosen(d))
             self.device_group.addAction(act)
@@ -301,8 +303,8 @@ class TrainingController(QObject):
         """Load (and cache) the dataset arrays for this spec's dataset."""
         from engine import datasets
 
-        key = S.json.dumps(S.spec_to_dict(spec)["dataset"], sort_keys=True)
-        cached = getattr(self, "_data_cache", None)
+        key = json.dumps(S.spec_to_dict(spec)["dataset"], sort_keys=True)
+        cached = self._data_cache
         if cached and cached[0] == key:
             return cached[1]
         data = datasets.load(spec.dataset)
@@ -632,7 +634,7 @@ class TrainingController(QObject):
         if device != self.w.document.spec.training.device:
             self.w.document.set_training("device", device)
         for act in self.device_group.actions():
-            act.setChecked(act.text().lower().startswith(device) or (device == "auto" and "auto" in act.text().lower()))
+            act.setChecked(act.data() == device)
 
     def current_model(self):
         tr = self.session.trainer
@@ -667,9 +669,3 @@ class TrainingController(QObject):
                 self.session.resume()
         self.w.status(f"Exported weights to {path}")
         return True
-
-
-def fmt_rate(value: float) -> str:
-    if not math.isfinite(value):
-        return "-"
-    return f"{value / 1000:.1f}k/s" if value >= 1000 else f"{value:.0f}/s"

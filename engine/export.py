@@ -24,12 +24,11 @@ from __future__ import annotations
 import copy
 import io
 import os
-import tempfile
 import warnings
 from typing import TYPE_CHECKING, Any
 
 from engine import spec as spec_mod
-from engine.spec import Spec, SpecError
+from engine.spec import Spec, SpecError, write_bytes_atomic
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the format list is available without it
     import torch
@@ -276,26 +275,6 @@ def onnx_design(path: str | os.PathLike) -> Spec | None:
 
 # ---- files -------------------------------------------------------------------------------
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, then rename over the target."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".np-", suffix=".tmp", dir=folder)
-    try:
-        # mkstemp makes the file private (0600); an export is an ordinary file, so keep the old
-        # file's mode or use the usual rw-r--r--
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def describe_formats() -> str:

@@ -175,7 +175,7 @@ class Trainer:
         self._good_state: dict[str, torch.Tensor] | None = None
         self._elapsed = 0.0
         self._samples = 0
-        self._last_emit_step = -1
+        self._last_emit: tuple[int, str] = (-1, "")  # (step, state) of the last report
 
     # ---- construction ----------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -299,7 +299,7 @@ class Trainer:
                     if now - last_emit >= self.min_interval or self._single_stepping():
                         last_emit = now
                         self._elapsed = now - start
-                        self._emit("running" if not self.paused else "paused", loss_sum, None, seen)
+                        self._emit("running" if not self.paused else "paused")
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
@@ -319,7 +319,7 @@ class Trainer:
                                 f"lower the learning rate (now {self.optimizer.param_groups[0]['lr']:g}), "
                                 "add gradient clipping or normalisation; the last good weights were kept")
         self._elapsed = time.perf_counter() - start
-        self._emit(state, None, None, 0, message=self.stop_reason)
+        self._emit(state, message=self.stop_reason)
         return self.result()
 
     def _gate(self, start: float) -> bool:
@@ -334,10 +334,12 @@ class Trainer:
                     self._run_gate.clear()
                 return not self._stop.is_set()
         if allowed == 0:
-            # paused: report once (unless the step just reported), then wait without spinning
+            # paused: report once (unless this step was already reported as paused), then wait
+            # without spinning; a "running" report of this same step does not count, or the GUI
+            # would never learn that the run paused
             self._elapsed = time.perf_counter() - start
-            if self._last_emit_step != self.step:
-                self._emit("paused", None, None, 0)
+            if self._last_emit != (self.step, "paused"):
+                self._emit("paused")
             while not self._stop.is_set():
                 if not self._run_gate.wait(0.05):
                     continue
@@ -403,8 +405,8 @@ class Trainer:
             self.model.load_state_dict(self._good_state)
 
     # ---- reporting ---------------------------------------------------------------------
-    def _emit(self, state: str, loss_sum, correct, seen: int, message: str = "") -> None:
-        self._last_emit_step = self.step
+    def _emit(self, state: str, message: str = "") -> None:
+        self._last_emit = (self.step, state)
         if self.on_snapshot is None:
             return
         h = self.history
@@ -440,9 +442,3 @@ class Trainer:
                       train_accuracy=last("train_acc"), val_loss=last("val_loss"), val_accuracy=last("val_acc"),
                       seconds=round(self._elapsed, 3), device=device_name(self.device),
                       stopped_reason=self.stop_reason, history={k: list(v) for k, v in h.items()})
-
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities for raw standardised inputs (eval mode, no grad)."""
-        from engine.probes import predict
-
-        return predict(self.model, x, self.loss)[0]

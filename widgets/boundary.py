@@ -68,6 +68,18 @@ def _pixel_rect(extent, shape) -> QRectF:
     return QRectF(xmin - dx / 2, ymin - dy / 2, (xmax - xmin) + dx, (ymax - ymin) + dy)
 
 
+
+def _paint_gradient_bar(p: QPainter, bar: QRectF, lut, stops) -> None:
+    """A rounded colour-bar swatch sampled from ``lut`` at ``stops``; leaves the text pen set."""
+    grad = QLinearGradient(bar.topLeft(), bar.topRight())
+    for t in stops:
+        r, g, b, _ = (int(v) for v in lut[int(round(t * (len(lut) - 1)))])
+        grad.setColorAt(t, QColor(r, g, b))
+    p.setPen(QPen(QColor("#c4c7c5"), 1))
+    p.setBrush(QBrush(grad))
+    p.drawRoundedRect(bar, 3, 3)
+    p.setPen(_TEXT)
+
 class SmoothImageItem(pg.ImageItem):
     """An ImageItem drawn with bilinear filtering: a 100 x 100 grid shown large looks smooth, as in
     TF Playground, instead of a staircase of cells. The data stay exact; only the painting blends."""
@@ -184,14 +196,7 @@ class _ColorKey(QWidget):
             x0, x1 = 6, right
             left_name = right_name = ""
         bar = QRectF(x0, 5, x1 - x0, 10)
-        grad = QLinearGradient(bar.topLeft(), bar.topRight())
-        for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-            r, g, b, _ = (int(v) for v in self.lut[int(round(t * (len(self.lut) - 1)))])
-            grad.setColorAt(t, QColor(r, g, b))
-        p.setPen(QPen(QColor("#c4c7c5"), 1))
-        p.setBrush(QBrush(grad))
-        p.drawRoundedRect(bar, 3, 3)
-        p.setPen(_TEXT)
+        _paint_gradient_bar(p, bar, self.lut, (0.0, 0.25, 0.5, 0.75, 1.0))
         baseline = bar.center().y() + fm.ascent() / 2 - 1
         p.drawText(QPointF(6, baseline), left_name)
         p.drawText(QPointF(x1 + 8, baseline), right_name)
@@ -697,14 +702,7 @@ class _ScaleKey(QWidget):
         x0 = 6 + fm.horizontalAdvance(lo) + 6
         x1 = self.width() - 6 - fm.horizontalAdvance(hi) - 6
         bar = QRectF(x0, 8, max(x1 - x0, 10), 9)
-        grad = QLinearGradient(bar.topLeft(), bar.topRight())
-        for t in (0.0, 0.5, 1.0):
-            r, g, b, _ = (int(v) for v in self.lut[int(round(t * (len(self.lut) - 1)))])
-            grad.setColorAt(t, QColor(r, g, b))
-        p.setPen(QPen(QColor("#c4c7c5"), 1))
-        p.setBrush(QBrush(grad))
-        p.drawRoundedRect(bar, 3, 3)
-        p.setPen(_TEXT)
+        _paint_gradient_bar(p, bar, self.lut, (0.0, 0.5, 1.0))
         baseline = bar.center().y() + fm.ascent() / 2 - 1
         p.drawText(QPointF(6, baseline), lo)
         p.drawText(QPointF(bar.right() + 6, baseline), hi)
