@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -29,16 +30,38 @@ from widgets.data_panel import DataPanel
 from widgets.inspector import Inspector
 from widgets.layout import auto_layout
 from widgets.palette import LayerPalette
+from widgets.boundary import BoundaryView, NeuronMapView
+from widgets.evaluation import EvaluationView
+from widgets.feature_maps import FeatureMapsView
+from widgets.filters import FiltersView
+from widgets.plots import CurvesView
+from widgets.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
-LAYOUT_VERSION = 2  # bump when the default dock set changes, so old saved layouts are dropped
-SLOW_DATASETS = ("iris", "digits")  # their preview needs sklearn, loaded with the engine
+LAYOUT_VERSION = 3  # bump when the default dock set changes, so old saved layouts are dropped
+SLOW_DATASETS = ("iris", "digits")
+VIEW_DOCKS = ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
+              "evaluation_dock")  # their preview needs sklearn, loaded with the engine
 
 
 def app_settings() -> QSettings:
     """Settings in an INI file; the organisation comes from NP_SETTINGS_ORG (tests set it)."""
     org = os.environ.get("NP_SETTINGS_ORG") or "NeuralPlayground"
     return QSettings(QSettings.IniFormat, QSettings.UserScope, org, "NeuralPlayground")
+
+
+@dataclass
+class Views:
+    """The live views, each in a dock of the main window (``docks`` by object name)."""
+
+    curves: CurvesView = field(default_factory=CurvesView)
+    boundary: BoundaryView = field(default_factory=BoundaryView)
+    neuron: NeuronMapView = field(default_factory=NeuronMapView)
+    filters: FiltersView = field(default_factory=FiltersView)
+    feature_maps: FeatureMapsView = field(default_factory=FeatureMapsView)
+    saliency: SaliencyView = field(default_factory=SaliencyView)
+    evaluation: EvaluationView = field(default_factory=EvaluationView)
+    docks: dict = field(default_factory=dict)
 
 
 def _dataset_key(ds) -> str:
@@ -81,14 +104,15 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(self.palette, "Layers", Qt.LeftDockWidgetArea, "palette_dock")
         self.add_dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector_dock")
         self.add_dock(self.data_panel, "Dataset", Qt.RightDockWidgetArea, "data_dock")
+        self.views = Views()
+        self._raised_for: str | None = None
         self._build_actions()
         self._build_menus()
         self._build_status_bar()
         self._connect()
         self.setAcceptDrops(True)
         self.resize(1400, 900)
-        self.resizeDocks([self.docks["palette_dock"], self.docks["inspector_dock"]], [230, 360], Qt.Horizontal)
-        self.resizeDocks([self.docks["inspector_dock"], self.docks["data_dock"]], [500, 400], Qt.Vertical)
+        self._arrange_docks()
         self._on_document_spec_changed()
         self._on_document_path_changed(self.document.path or "")
         self.features = [make(self) for make in features]
@@ -111,6 +135,55 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if "view" in self.menus:
             self.menus["panels"].addAction(dock.toggleViewAction())
         return dock
+
+    def _arrange_docks(self) -> None:
+        """Default layout: palette over dataset on the left, inspector over the decision boundary
+        on the right, curves and the insight tabs under the canvas (a saved layout overrides it)."""
+        bottom, right, left = Qt.BottomDockWidgetArea, Qt.RightDockWidgetArea, Qt.LeftDockWidgetArea
+        v, d = self.views, self.docks
+        self.setCorner(Qt.BottomLeftCorner, left)
+        self.setCorner(Qt.BottomRightCorner, right)
+        self.removeDockWidget(d["data_dock"])
+        self.addDockWidget(left, d["data_dock"])
+        d["data_dock"].show()
+        self.splitDockWidget(d["palette_dock"], d["data_dock"], Qt.Vertical)
+        self.add_dock(v.boundary, "Decision boundary", right, "boundary_dock")
+        self.splitDockWidget(d["inspector_dock"], d["boundary_dock"], Qt.Vertical)
+        self.add_dock(v.neuron, "Neuron", right, "neuron_dock", tabify_with="boundary_dock")
+        self.add_dock(v.curves, "Curves", bottom, "curves_dock")
+        self.add_dock(v.evaluation, "Evaluation", bottom, "evaluation_dock")
+        self.splitDockWidget(d["curves_dock"], d["evaluation_dock"], Qt.Horizontal)
+        self.add_dock(v.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
+        self.add_dock(v.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
+        self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        for name in VIEW_DOCKS:
+            d[name].widget().setMinimumSize(200, 140)  # docks may be squeezed on a laptop screen; views scale down
+            v.docks[name] = d[name]
+        d["boundary_dock"].raise_()
+        d["evaluation_dock"].raise_()
+        self.resizeDocks([d["palette_dock"], d["inspector_dock"]], [240, 400], Qt.Horizontal)
+        self.resizeDocks([d["palette_dock"], d["data_dock"]], [360, 490], Qt.Vertical)  # room for the preview
+        self.resizeDocks([d["inspector_dock"], d["boundary_dock"]], [400, 450], Qt.Vertical)
+        self.resizeDocks([d["curves_dock"]], [300], Qt.Vertical)
+        self.resizeDocks([d["curves_dock"], d["evaluation_dock"]], [380, 380], Qt.Horizontal)
+
+    def show_views_for(self, info) -> None:
+        """Show the docks that mean something for this kind of data (once per kind): the plane's
+        boundary and neuron pictures for points, the CNN views for images."""
+        kind = None if info is None else ("image" if info.is_image else "plane")
+        if kind is None or kind == self._raised_for:
+            return
+        first = self._raised_for is None
+        self._raised_for = kind
+        d = self.docks
+        for name in ("boundary_dock", "neuron_dock"):
+            if not first or kind == "image":  # a saved layout decides on start-up, unless it cannot apply
+                d[name].setVisible(kind == "plane")
+        if kind == "image":
+            d["feature_maps_dock"].raise_()
+        else:
+            d["boundary_dock"].raise_()
+            d["evaluation_dock"].raise_()
 
     def add_toolbar(self, title: str, name: str | None = None) -> QToolBar:
         bar = self.addToolBar(title)
@@ -296,6 +369,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         old_error = self.data_error
         self.data_info, self.data_error = self._describe(spec.dataset)
         self.report = L.infer(spec, self.data_info)
+        self.show_views_for(self.data_info)
         self.canvas.set_design(spec, self.report)
         self.inspector.set_design(spec, self.report)
         self.data_panel.set_dataset(spec.dataset.kind, spec.dataset.params)
@@ -352,9 +426,10 @@ class MainWindow(FileOpsMixin, QMainWindow):
             elif result is not None:
                 self._show_preview(result)
 
-    def _on_engine_ready(self, device: str) -> None:
-        self.engine_label.setText(f"Engine ready - {device}")
-        self.status(f"Engine ready - {device}")
+    def _on_engine_ready(self, _text: str = "") -> None:
+        """The data loaders (sklearn, image readers) are in; torch loads in the trainer process."""
+        if self.engine_label.text() == "Loading engine...":
+            self.engine_label.setText("Starting the trainer...")
         self.data_panel.refresh_kinds(include_images=True)
         self._info_cache.clear()  # image kinds can now be described
         self._preview_key = None

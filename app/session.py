@@ -1,228 +1,260 @@
-"""Runs engine.trainer in a QThread and hands the GUI the latest snapshot, never a backlog.
+"""The GUI's end of the run channel: one session class, whether the worker is a process or a thread.
 
-The worker overwrites a one-slot mailbox and posts at most one wake-up at a time, so a slow
-view can never slow training and a fast trainer can never flood the event loop.
+The worker (engine.worker.serve) runs in a process of its own by default, so painting never
+takes the GIL from training; ``in_thread=True`` (or NP_TRAIN_IN_THREAD=1) runs the same
+function over the same kind of pipe in a thread, for debugging. Either way a reader thread
+receives the worker's events. Snapshots go into a one-slot mailbox per run and the GUI is
+woken once, so a slow view never slows training and a fast trainer never floods the event
+loop; every other event is delivered in order. All signals arrive in the GUI thread.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+import multiprocessing as mp
+import os
+import sys
 import threading
 import time
-import traceback
-from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
+from engine import protocol as P
 
-class _Worker(QObject):
-    """Lives in the training thread; owns the Trainer."""
-
-    done = Signal(object, str)  # (Result | None, error message)
-    notice = Signal(str)
-
-    def __init__(self, session: TrainingSession, job: dict):
-        super().__init__()
-        self.session = session
-        self.job = job
-
-    @Slot()
-    def run(self) -> None:
-        import torch
-
-        from engine.trainer import Trainer
-
-        torch.set_num_threads(self.job.get("threads", 1))  # small nets: ~2x faster with the GUI running
-        s = self.session
-        result, error = None, ""
-        try:
-            trainer = Trainer(self.job["spec"], self.job["data"], device=self.job.get("device"),
-                              on_snapshot=s._post, probe=self.job.get("probe"), max_rate=s.max_rate,
-                              model=self.job.get("model"))
-            s._attach(trainer)
-            try:
-                result = trainer.run()
-            except RuntimeError as exc:
-                if trainer.device.type != "cuda" or not _is_cuda_error(exc):
-                    raise
-                # a CUDA failure (out of memory, lost device) must not end the session: go on on the CPU
-                self.notice.emit(f"GPU error ({str(exc).splitlines()[0][:120]}) - continuing on the CPU")
-                if hasattr(torch, "cuda"):
-                    torch.cuda.empty_cache()
-                trainer = Trainer(self.job["spec"], self.job["data"], device="cpu", on_snapshot=s._post,
-                                  probe=self.job.get("probe"), max_rate=s.max_rate, model=trainer.model.cpu())
-                s._attach(trainer)
-                result = trainer.run()
-        except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
-            error = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc()
-        self.done.emit(result, error)
-        # end the thread's event loop here, so the GUI can join it without processing events
-        self.thread().quit()
+CLOSE_GRACE_S = 0.3  # a worker that has not ended this long after Quit is terminated
 
 
-def _is_cuda_error(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "cuda" in text or "out of memory" in text or type(exc).__name__ == "OutOfMemoryError"
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Spawn would re-run the parent's ``__main__`` in the child (a script without a
+    ``__name__`` guard would start a second app there). The worker needs only engine.worker,
+    so hide the main module's path while the process starts."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    try:
+        for k in saved:
+            setattr(main, k, None) if k == "__spec__" else delattr(main, k)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
-class SessionBase(QObject):
-    """What every session shares: the signals, and the one-slot mailbox between the thread
-    that receives snapshots and the GUI thread. Subclasses decide where the trainer runs."""
+def _serve_in_thread(conn) -> None:
+    from engine.worker import serve
 
-    snapshot_ready = Signal(object)  # engine.trainer.Snapshot
-    state_changed = Signal(str)  # idle | starting | running | paused | finished | stopped | diverged | error
-    finished = Signal(object)  # engine.trainer.Result or None
-    failed = Signal(str)
-    notice = Signal(str)
-    # emitted from the receiving thread; the receivers are this object's slots in the GUI thread,
-    # so delivery is queued
+    serve(conn)
+
+
+class RunSession(QObject):
+    """Starts the worker, sends it commands, and turns its events into Qt signals."""
+
+    worker_ready = Signal(str, tuple)  # device label, available devices
+    run_started = Signal(object)  # engine.protocol.RunStarted
+    snapshot_ready = Signal(int, object)  # run id, the latest engine.protocol.Snapshot
+    run_ended = Signal(object)  # engine.protocol.RunEnded
+    run_failed = Signal(int, str)  # run id, message
+    notice = Signal(int, str)
+    exported = Signal(object)  # engine.protocol.Exported
+    weights_ready = Signal(object)  # engine.protocol.Weights
+    # emitted by the reader thread; the receivers are this object's slots in the GUI thread,
+    # so delivery is queued and keeps its order
+    _event = Signal(object)
     _wake = Signal()
-    _done = Signal(object, str)  # (Result | None, error message)
 
-    def __init__(self, parent: QObject | None = None, max_rate: float = 30.0):
+    def __init__(self, parent: QObject | None = None, in_thread: bool | None = None):
         super().__init__(parent)
-        self.max_rate = max_rate
-        self.state = "idle"
-        self.trainer = None
-        self.last_snapshot = None
-        self.delivered = 0
+        self.in_thread = bool(os.environ.get("NP_TRAIN_IN_THREAD")) if in_thread is None else in_thread
+        self.device_label = ""
+        self.devices: tuple[str, ...] = ()
+        self.ready = False
+        self.delivered = 0  # snapshots handed to the GUI (benchmarks read it)
+        self.open: set[int] = set()  # runs started and not closed: their snapshots are delivered
+        self.training: set[int] = set()  # runs started and not yet ended or failed
+        self._ids = itertools.count(1)
+        self._conn = None
+        self._proc = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._latest = None
+        self._latest: dict[int, P.Snapshot] = {}
         self._posted = False
+        self._event.connect(self._on_event)
         self._wake.connect(self._deliver)
-        self._done.connect(self._on_done)
 
-    def _reset_mailbox(self) -> None:
-        self.last_snapshot = None
-        self._latest = None
-        self._posted = False
+    # ---- the worker -------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        if self.in_thread:
+            return self._thread is not None and self._thread.is_alive()
+        return self._proc is not None and self._proc.is_alive()
 
-    def _post(self, snap) -> None:
-        """Any thread: overwrite the mailbox and wake the GUI once."""
+    @property
+    def pid(self) -> int | None:
+        return None if self.in_thread or self._proc is None else self._proc.pid
+
+    def start_worker(self) -> None:
+        """Start the worker now (it imports torch), so the first Train is quick. Idempotent."""
+        if self.alive:
+            return
+        self.ready = False
+        if self.in_thread:
+            self._conn, child = mp.Pipe()
+            self._thread = threading.Thread(target=_serve_in_thread, args=(child,), name="np-worker", daemon=True)
+            self._thread.start()
+        else:
+            from engine import worker
+
+            ctx = mp.get_context("spawn")  # never fork a process that runs Qt threads
+            self._conn, child = ctx.Pipe()
+            self._proc = ctx.Process(target=worker.serve, args=(child,), name="np-worker", daemon=True)
+            with _main_module_hidden():
+                self._proc.start()
+            child.close()
+        threading.Thread(target=self._read, args=(self._conn,), name="np-worker-events", daemon=True).start()
+
+    def _read(self, conn) -> None:
+        """Reader thread: pass every event on until the pipe closes."""
+        while True:
+            try:
+                event = conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # noqa: BLE001 - an event that cannot be read must not kill the reader
+                event = P.Notice(0, f"could not read a message from the worker: {exc}")
+            if isinstance(event, P.SnapshotReady):
+                with self._lock:
+                    self._latest[event.run_id] = event.snapshot
+                    if self._posted:
+                        continue
+                    self._posted = True
+                self._wake.emit()
+            else:
+                self._emit_safely(event)
+        self._emit_safely(("closed", conn))
+
+    def _emit_safely(self, event) -> None:
+        with contextlib.suppress(RuntimeError):  # the session was deleted meanwhile
+            self._event.emit(event)
+
+    # ---- commands (GUI thread) ----------------------------------------------------------------
+    def start_run(self, spec_json: str, *, device: str | None = None, paused: bool = False,
+                  view_options: dict | None = None, initial_state: dict | None = None, threads: int = 1,
+                  max_rate: float = 10.0) -> int:
+        """Start a new run in the worker (starting the worker if needed); returns its id."""
+        self.start_worker()
+        run_id = next(self._ids)
+        self.open.add(run_id)
+        self.training.add(run_id)
+        self.send(P.StartRun(run_id, spec_json, device, paused, threads, max_rate, dict(view_options or {}),
+                             initial_state))
+        return run_id
+
+    def send(self, cmd) -> bool:
+        """Send a command; False if the worker is gone (its loss is reported by run_failed)."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.send(cmd)
+            return True
+        except (OSError, BrokenPipeError, ValueError):
+            return False
+
+    def control(self, run_id: int, action: str) -> None:
+        self.send(P.Control(run_id, action))
+
+    def close_run(self, run_id: int) -> None:
+        self.open.discard(run_id)
+        self.training.discard(run_id)
         with self._lock:
-            self._latest = snap
-            if self._posted:
-                return
-            self._posted = True
-        self._wake.emit()
+            self._latest.pop(run_id, None)
+        self.send(P.CloseRun(run_id))
 
+    def close(self) -> None:
+        """End the worker at once (the window is closing): nothing a closing user wants is lost."""
+        conn, self._conn = self._conn, None
+        self.open.clear()
+        self.training.clear()
+        if conn is not None:
+            with contextlib.suppress(OSError, BrokenPipeError, ValueError):
+                conn.send(P.Quit())
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.join(CLOSE_GRACE_S)
+            if proc.is_alive():
+                proc.kill()  # still importing torch, or deep in a batch: nothing to save
+                proc.join(1.0)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self._thread = None  # a thread worker ends at its next command read; it is a daemon
+
+    # ---- events (GUI thread) -------------------------------------------------------------------
     @Slot()
     def _deliver(self) -> None:
         with self._lock:
-            snap, self._latest = self._latest, None
+            latest, self._latest = self._latest, {}
             self._posted = False
-        if snap is None:
-            return
-        self.last_snapshot = snap
-        self.delivered += 1
-        if snap.state != self.state:
-            self._set_state(snap.state)
-        self.snapshot_ready.emit(snap)
+        for run_id, snap in latest.items():
+            if run_id in self.open:
+                self.delivered += 1
+                self.snapshot_ready.emit(run_id, snap)
 
-    @Slot(object, str)
-    def _on_done(self, result, error: str) -> None:
-        self._deliver()  # the final snapshot, if not yet delivered
-        self._end_run()
-        if error:
-            self._set_state("error")
-            self.failed.emit(error)
-        elif result is not None and self.state not in ("finished", "stopped", "diverged"):
-            self._set_state("finished")
-        self.finished.emit(result)
+    @Slot(object)
+    def _on_event(self, event) -> None:
+        if isinstance(event, tuple) and event[0] == "closed":
+            self._on_worker_lost(event[1])
+        elif isinstance(event, P.WorkerReady):
+            self.ready, self.device_label, self.devices = True, event.device, tuple(event.devices)
+            self.worker_ready.emit(event.device, tuple(event.devices))
+        elif isinstance(event, P.RunStarted):
+            if event.run_id in self.open:
+                self.run_started.emit(event)
+        elif isinstance(event, P.RunEnded):
+            self._deliver()  # the last running snapshot first, then the end
+            if event.run_id in self.training:
+                self.training.discard(event.run_id)
+                self.run_ended.emit(event)
+        elif isinstance(event, P.RunFailed):
+            self._deliver()
+            if event.run_id in self.training:
+                self.training.discard(event.run_id)
+                self.run_failed.emit(event.run_id, event.message)
+        elif isinstance(event, P.Notice):
+            self.notice.emit(event.run_id, event.message)
+        elif isinstance(event, P.Exported):
+            self.exported.emit(event)
+        elif isinstance(event, P.Weights):
+            self.weights_ready.emit(event)
 
-    def _end_run(self) -> None:
-        """GUI thread, when a run has ended: release what the run held."""
+    def _on_worker_lost(self, conn) -> None:
+        if conn is not self._conn:
+            return  # an old worker that we closed ourselves
+        self._conn, self.ready = None, False
+        if self._proc is not None:
+            self._proc.join(0.1)
+            self._proc = None
+        lost, self.training, self.open = sorted(self.training), set(), set()
+        for run_id in lost:
+            self.run_failed.emit(run_id, "the training process ended unexpectedly - the design and the curves so far "
+                                         "are kept; press Train to start again")
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.state_changed.emit(state)
+    # ---- for scripts and tests ---------------------------------------------------------------
+    def fetch_weights(self, run_id: int, timeout: float = 10.0) -> dict | None:
+        """The run's current weights as numpy arrays (spins the event loop until they arrive)."""
+        got: list = []
 
+        def on_weights(ev):
+            if ev.run_id == run_id:
+                got.append(ev.state)
 
-class TrainingSession(SessionBase):
-    """One training run at a time in a QThread. Signals arrive in the GUI thread."""
-
-    def __init__(self, parent: QObject | None = None, max_rate: float = 30.0):
-        super().__init__(parent, max_rate)
-        self._thread: QThread | None = None
-        self._worker: _Worker | None = None
-        self._pending_control: list[tuple[str, dict]] = []
-
-    # ---- commands (GUI thread) ----------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
-    def start(self, spec, data, *, device: str | None = None, probe=None, model=None, threads: int = 1,
-              paused: bool = False) -> None:
-        """Start training ``spec`` on ``data`` (engine.datasets.Data) in a new worker thread.
-
-        ``paused=True`` starts paused and trains exactly one batch (Step from idle)."""
-        if self.running:
-            raise RuntimeError("a run is already in progress - stop it first")
-        self.trainer = None
-        self._reset_mailbox()
-        self._pending_control = [("pause", {}), ("step_once", {})] if paused else []
-        job = {"spec": spec, "data": data, "device": device, "probe": probe, "model": model, "threads": threads}
-        self._thread = QThread()
-        self._thread.setObjectName("training")
-        self._worker = _Worker(self, job)
-        self._worker.moveToThread(self._thread)
-        # receivers are this object's slots, which live in the GUI thread -> queued delivery
-        self._worker.done.connect(self._done)
-        self._worker.notice.connect(self.notice)
-        self._thread.started.connect(self._worker.run)
-        self._set_state("starting")
-        self._thread.start()
-
-    def pause(self) -> None:
-        self._control("pause")
-
-    def resume(self) -> None:
-        self._control("resume")
-
-    def step(self) -> None:
-        self._control("step_once")
-
-    def stop(self) -> None:
-        self._control("stop")
-
-    def set_hyper(self, **values: Any) -> None:
-        self._control("set_hyper", **values)
-
-    def _control(self, name: str, **kw) -> None:
-        with self._lock:
-            trainer = self.trainer
-            if trainer is None:
-                self._pending_control.append((name, kw))
-                return
-        getattr(trainer, name)(**kw)
-
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop and join the worker (used when the window closes). True if it ended."""
-        if self._thread is None:
-            return True
-        self.stop()
-        thread = self._thread
-        ok = thread.wait(timeout_ms)
-        # deliver the final signals now so nothing arrives after the window is gone
-        from PySide6.QtCore import QCoreApplication
-
-        QCoreApplication.processEvents()
-        return ok
-
-    # ---- worker side ----------------------------------------------------------------------
-    def _attach(self, trainer) -> None:
-        with self._lock:
-            self.trainer = trainer
-            pending, self._pending_control = self._pending_control, []
-        for name, kw in pending:
-            getattr(trainer, name)(**kw)
-
-    def _end_run(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-        self._worker = None
+        self.weights_ready.connect(on_weights)
+        try:
+            if not self.send(P.FetchWeights(run_id)):
+                return None
+            wait_until(lambda: bool(got), timeout)
+        finally:
+            self.weights_ready.disconnect(on_weights)
+        return got[0] if got else None
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:

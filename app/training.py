@@ -1,154 +1,64 @@
-"""Live training in the main window: toolbar, status, views, and the session that feeds them.
+"""Training in the main window: the commands (Train, Pause, Step, Stop, Reset, export), live
+settings and structural edits while a run exists, and the wiring of session -> run model ->
+presenters.
 
-The controller owns one TrainingSession. It decides what the worker computes for each
-snapshot (only the parts whose docks are visible) and routes each snapshot's numpy arrays to
-the views. Widgets stay views; the engine stays Qt-free.
+The GUI process holds no torch: the worker (engine.worker) loads the data, owns the model,
+computes what the views show and writes exported weights; here we only send commands and
+route the answers (app.session -> app.run.RunModel -> app.presenters).
 """
 from __future__ import annotations
 
-import json
 import os
-import time
 
-import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.process_session import ProcessTrainingSession
-from app.session import TrainingSession
+from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
+from app.run import LIVE_FIELDS, Run, RunModel, structure_key
+from app.session import RunSession
+from app.view_options import ViewOptionsTracker
+from engine import protocol as P
 from engine import spec as S
-from widgets.boundary import BoundaryView, NeuronMapView
-from widgets.evaluation import EvaluationView
-from widgets.feature_maps import FeatureMapsView
-from widgets.filters import FiltersView
-from widgets.plots import CurvesView
-from widgets.saliency import SaliencyView
+from engine import validation
 from widgets.training_bar import TrainingStatus, TrainingToolbar
 
-# settings that the optimiser takes while it runs; anything else is a structural change
-LIVE_FIELDS = ("lr", "momentum", "weight_decay")
-MAX_THUMB_UNITS = 16
-CURVES_INTERVAL = 0.25  # s between redraws of the curves while running
-RENDER_GROUPS = ["progress", "boundary", "network", "insight"]  # views drawn together on one render tick
-WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx)"
-
-
-def structure_key(spec: S.Spec) -> str:
-    """Everything that needs a new model or new data when it changes (positions and live settings excluded)."""
-    d = spec.to_dict()
-    for lay in d["layers"]:
-        lay.pop("pos", None)
-    for f in LIVE_FIELDS + ("epochs",):
-        d["training"].pop(f, None)
-    d.pop("name", None)
-    d.pop("notes", None)
-    return json.dumps(d, sort_keys=True, default=str)
+WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx);;TorchScript (*.ts)"
+DEVICE_NAMES = {"auto": "Automatic (best available)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}
 
 
 class TrainingController(QObject):
-    """Wires Train/Pause/Step/Stop/Reset, the live docks and weight export into a MainWindow."""
+    """Adds training to a MainWindow: toolbar, Training menu, status, and the run channel."""
 
     def __init__(self, window):
         super().__init__(window)
         self.w = window
         window.training = self
-        # the trainer runs in its own process so painting never takes the GIL from it;
-        # NP_TRAIN_IN_THREAD=1 keeps it in a thread (simpler to debug)
-        if os.environ.get("NP_TRAIN_IN_THREAD"):
-            self.session = TrainingSession(self)
-        else:
-            self.session = ProcessTrainingSession(self, max_rate=10.0)  # each view group redraws ~6 times/s
-        self.probe = None  # engine.probes.Prober of the current run
-        self.model = None  # the last run's model (torch), for export
-        self.model_spec: S.Spec | None = None
-        self.run_key: str | None = None
-        self._asked_restart = False
-        self._hover: tuple[str, int] | None = None
-        self._selected_layer: str | None = None
-        self._data_cache: tuple | None = None  # (dataset key, engine.datasets.Data)
-        self._last_extras: dict = {}
+        self.views = window.views
+        self.session = RunSession(self)
+        self.model = RunModel()
         self.last_message = ""
+        self._asked_restart = False
+        self._box = None
 
         self.toolbar = TrainingToolbar()
         self.toolbar.setObjectName("training_toolbar")
         window.addToolBar(Qt.TopToolBarArea, self.toolbar)
         self.status = TrainingStatus()
         window.statusBar().addPermanentWidget(self.status)
-
-        self.curves = CurvesView()
-        self.boundary = BoundaryView()
-        self.neuron = NeuronMapView()
-        self.filters = FiltersView()
-        self.feature_maps = FeatureMapsView()
-        self.saliency = SaliencyView()
-        self.evaluation = EvaluationView()
-        self._arrange_docks()
         self._build_menu()
+
+        v = self.views
+        self.options = ViewOptionsTracker(self.model, v, self)
+        self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
+                           NetworkPresenter(self.model, window.canvas, v.neuron),
+                           InsightPresenter(self.model, v, window.canvas)]
+        self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self._connect()
-        self._options_timer = QTimer(self)
-        self._options_timer.setInterval(300)  # dock visibility is polled: tabs switch without signals
-        self._options_timer.timeout.connect(self._push_options)
-        self._options_timer.start()
-        self._pending = None
-        self._dirty: set[str] = set()
-        self._next_group = 0
-        self._curves_at = 0.0
-        self._render_timer = QTimer(self)
-        self._render_timer.setInterval(40)
-        self._render_timer.timeout.connect(self._render_tick)
-        self._set_state("idle")
-        self._on_spec_changed()
-        self.raise_views_for(window.data_info)
+        self._on_model_state("idle")
+        self.options.update()
 
     # ---- building -------------------------------------------------------------------------
-    def _arrange_docks(self) -> None:
-        """Default layout: palette over dataset on the left, inspector over the decision boundary
-        on the right, curves and the insight tabs under the canvas (a saved layout overrides it)."""
-        w = self.w
-        bottom, right, left = Qt.BottomDockWidgetArea, Qt.RightDockWidgetArea, Qt.LeftDockWidgetArea
-        w.setCorner(Qt.BottomLeftCorner, left)
-        w.setCorner(Qt.BottomRightCorner, right)
-        data_dock = w.docks["data_dock"]
-        w.removeDockWidget(data_dock)
-        w.addDockWidget(left, data_dock)
-        data_dock.show()
-        w.splitDockWidget(w.docks["palette_dock"], data_dock, Qt.Vertical)
-        w.add_dock(self.boundary, "Decision boundary", right, "boundary_dock")
-        w.splitDockWidget(w.docks["inspector_dock"], w.docks["boundary_dock"], Qt.Vertical)
-        w.add_dock(self.neuron, "Neuron", right, "neuron_dock", tabify_with="boundary_dock")
-        w.add_dock(self.curves, "Curves", bottom, "curves_dock")
-        w.add_dock(self.evaluation, "Evaluation", bottom, "evaluation_dock")
-        w.splitDockWidget(w.docks["curves_dock"], w.docks["evaluation_dock"], Qt.Horizontal)
-        w.add_dock(self.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
-        w.add_dock(self.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
-        w.add_dock(self.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
-        for view in (self.curves, self.boundary, self.neuron, self.filters, self.feature_maps, self.saliency,
-                     self.evaluation):
-            view.setMinimumSize(200, 140)  # docks may be squeezed on a laptop screen; views scale down
-        self.docks = {k: w.docks[k] for k in ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock",
-                                              "feature_maps_dock", "saliency_dock", "evaluation_dock")}
-        w.docks["boundary_dock"].raise_()
-        w.docks["evaluation_dock"].raise_()
-        w.resizeDocks([w.docks["palette_dock"], w.docks["inspector_dock"]], [240, 400], Qt.Horizontal)
-        w.resizeDocks([w.docks["palette_dock"], data_dock], [360, 490], Qt.Vertical)  # room for the preview
-        w.resizeDocks([w.docks["inspector_dock"], w.docks["boundary_dock"]], [400, 450], Qt.Vertical)
-        w.resizeDocks([w.docks["curves_dock"]], [300], Qt.Vertical)
-        w.resizeDocks([w.docks["curves_dock"], w.docks["evaluation_dock"]], [380, 380], Qt.Horizontal)
-
-    def raise_views_for(self, info) -> None:
-        """Bring forward the docks that mean something for this dataset (once per kind of data)."""
-        kind = None if info is None else ("image" if info.is_image else "plane")
-        if kind is None or kind == getattr(self, "_raised_for", None):
-            return
-        self._raised_for = kind
-        if info.is_image:
-            self.docks["feature_maps_dock"].raise_()
-            self.docks["neuron_dock"].raise_()
-        else:
-            self.docks["boundary_dock"].raise_()
-            self.docks["evaluation_dock"].raise_()
-
     def _build_menu(self) -> None:
         w = self.w
         menu = w.menuBar().addMenu("&Training")
@@ -162,7 +72,7 @@ class TrainingController(QObject):
         self._fill_devices(["auto", "cpu"])
         export = QAction("Export &weights...", w)
         export.setShortcut("Ctrl+E")
-        export.setStatusTip("Write the trained weights as safetensors, a PyTorch state_dict or ONNX")
+        export.setStatusTip("Write the trained weights as safetensors, a PyTorch state_dict, ONNX or TorchScript")
         export.triggered.connect(lambda _c=False: self.export_weights())
         w.actions["export_weights"] = export
         file_menu = w.menus.get("file")
@@ -171,7 +81,7 @@ class TrainingController(QObject):
             file_menu.insertAction(before, export) if before else file_menu.addAction(export)
         menu.addAction(export)
         curves_export = QAction("Export &metrics as CSV...", w)
-        curves_export.triggered.connect(lambda _c=False: self.curves.export_via_dialog())
+        curves_export.triggered.connect(lambda _c=False: self.views.curves.export_via_dialog())
         menu.addAction(curves_export)
 
     def _fill_devices(self, devices: list[str]) -> None:
@@ -180,8 +90,7 @@ class TrainingController(QObject):
             self.device_group.removeAction(act)
         current = self.w.document.spec.training.device
         for dev in devices:
-            act = QAction({"auto": "Automatic (best available)", "cpu": "CPU", "cuda": "CUDA GPU",
-                           "mps": "Apple MPS"}.get(dev, dev), self.device_menu)
+            act = QAction(DEVICE_NAMES.get(dev, dev), self.device_menu)
             act.setCheckable(True)
             act.setData(dev)
             act.setChecked(dev == current)
@@ -191,385 +100,148 @@ class TrainingController(QObject):
         self.toolbar.set_devices(devices, current if current in devices else "auto")
 
     def _connect(self) -> None:
-        tb, s = self.toolbar, self.session
+        tb, s, m = self.toolbar, self.session, self.model
         tb.train_requested.connect(self.train)
         tb.pause_requested.connect(self.pause)
         tb.step_requested.connect(self.step)
         tb.stop_requested.connect(self.stop)
         tb.reset_requested.connect(self.reset)
         tb.device_changed.connect(self._on_device_chosen)
-        s.snapshot_ready.connect(self._on_session_snapshot)
-        s.state_changed.connect(self._on_session_state)
-        s.finished.connect(self._on_session_finished)
-        s.failed.connect(self._on_session_failed)
+        s.worker_ready.connect(self._on_session_worker_ready)
+        s.run_started.connect(lambda ev: m.set_started(ev.run_id, ev.device, ev.data))
+        s.snapshot_ready.connect(m.set_snapshot)
+        s.run_ended.connect(self._on_session_run_ended)
+        s.run_failed.connect(self._on_session_run_failed)
         s.notice.connect(self._on_session_notice)
+        s.exported.connect(self._on_session_exported)
+        m.events.state.connect(self._on_model_state)
+        m.events.options.connect(self._on_model_options)
+        m.events.snapshot.connect(self._on_model_snapshot)
         self.w.document.spec_changed.connect(self._on_spec_changed)
-        self.w.document.spec_changed.connect(lambda: self.raise_views_for(self.w.data_info))
-        self.w.engine.engine_ready.connect(self._on_engine_ready)
-        self.curves.export_requested.connect(self.curves.export_via_dialog)
-        self.boundary.projection_changed.connect(lambda _p: self._push_options())
-        self.w.canvas.unit_hovered.connect(self._on_canvas_unit)
-        self.w.canvas.unit_clicked.connect(self._on_canvas_unit)
-        self.w.canvas.selection_changed.connect(self._on_canvas_selection)
-        self.filters.layer_selected.connect(self._on_view_layer_selected)
-        self.feature_maps.layer_selected.connect(self._on_view_layer_selected)
-        self.feature_maps.sample_changed.connect(lambda _s: self._push_options())
-        self.saliency.options_changed.connect(lambda _o: self._push_options())
-        self.evaluation.sample_selected.connect(self._on_evaluation_sample)
+        self.w.engine.engine_ready.connect(lambda *_a: self.session.start_worker())  # torch loads while the user edits
+        self.views.curves.export_requested.connect(self.views.curves.export_via_dialog)
 
     # ---- commands ------------------------------------------------------------------------
     @property
     def state(self) -> str:
-        return self.session.state if self.session.running else self._state
+        return self.model.state
+
+    @property
+    def run(self) -> Run | None:
+        return self.model.run
+
+    @property
+    def model_spec(self) -> S.Spec | None:
+        return self.model.run.spec if self.model.run is not None else None
 
     def train(self) -> None:
         """Start a new run, or resume a paused one."""
-        if self.session.running:
-            if self.session.state == "paused":
-                self.session.resume()
+        if self.model.active:
+            if self.model.state == "paused":
+                self._control("resume")
             return
         self._start(paused=False)
 
     def step(self) -> None:
-        if self.session.running:
-            self.session.step()
+        if self.model.active:
+            self._control("step")
         else:
             self._start(paused=True)
 
     def pause(self) -> None:
-        if self.session.running:
-            self.session.pause()
+        if self.model.active:
+            self._control("pause")
 
     def stop(self) -> None:
-        if self.session.running:
-            self.session.stop()
+        if self.model.active:
+            self._control("stop")
+
+    def _control(self, action: str) -> None:
+        self.session.control(self.model.run.run_id, action)
 
     def reset(self) -> None:
         """Forget the trained model and clear the views (the design is untouched)."""
-        if self.session.running:
-            self.session.shutdown()
-        self.model = None
-        self.model_spec = None
-        self.run_key = None
-        self._last_extras = {}
-        self.w.canvas.clear_live()
-        self.curves.start_new_run()
-        self.boundary.clear()
-        self.neuron.clear()
-        self.status.update_snapshot(0, self.w.document.spec.training.epochs, 0, 0.0, 0.0, "idle")
-        self._set_state("idle")
+        self._close_run()
+        self.model.clear()
 
-    def shutdown(self) -> bool:
-        """Stop training and join the worker (the window is closing)."""
-        self._options_timer.stop()
-        ok = self.session.shutdown()
-        if hasattr(self.session, "close"):
-            self.session.close()  # ends the worker process
-        return ok
+    def shutdown(self) -> None:
+        """The window is closing: end the worker at once (a run being closed has nothing to keep)."""
+        self.session.close()
+
+    def _close_run(self) -> None:
+        if self.model.run is not None:
+            self.session.close_run(self.model.run.run_id)
 
     def _start(self, paused: bool) -> None:
         w = self.w
-        if not w.engine.ready:
-            w.status("The engine is still loading - try again in a moment")
-            return
         spec = w.document.spec.copy()
-        problems = S.errors(S.validate(spec, w.data_info))
+        problems = S.errors(validation.validate(spec, w.data_info))
         if problems:
             text = "\n".join(f"- {p}" for p in problems[:12])
             w.status(f"Cannot train: {problems[0]}")
             self._message("Cannot train this design yet", f"Fix these first:\n{text}")
             return
-        from engine.probes import Prober
-
-        try:
-            data = self._data_for(spec)
-        except ValueError as exc:
-            w.status(f"Cannot load the dataset: {exc}")
-            self._message("Cannot load the dataset", str(exc))
+        if w.data_error:
+            w.status(f"Cannot load the dataset: {w.data_error}")
+            self._message("Cannot load the dataset", w.data_error)
             return
-        self.curves.start_new_run()
-        self.w.canvas.clear_live()
-        self.probe = Prober(data, spec.training.loss, self._options())
-        self.model_spec = spec
-        self.run_key = structure_key(spec)
+        self._close_run()
         self._asked_restart = False
-        self._last_extras = {}
-        self._prepare_views(data)
+        self.options.update()
         device = self.toolbar.device() or spec.training.device
-        self.session.start(spec, data, device=device, probe=self.probe, threads=1, paused=paused)
-        self.model = None
+        run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
+                                        view_options=self.model.view_options)
+        self.model.begin(Run(run_id, spec, structure_key(spec)))
 
-    def _data_for(self, spec: S.Spec):
-        """Load (and cache) the dataset arrays for this spec's dataset."""
-        from engine import datasets
+    # ---- session events ------------------------------------------------------------------------
+    def _on_session_worker_ready(self, device: str, devices: tuple) -> None:
+        self._fill_devices(["auto", *devices])
+        self.status.set_device(device)
+        self.w.engine_label.setText(f"Engine ready - {device}")
 
-        key = json.dumps(S.spec_to_dict(spec)["dataset"], sort_keys=True)
-        cached = self._data_cache
-        if cached and cached[0] == key:
-            return cached[1]
-        data = datasets.load(spec.dataset)
-        self._data_cache = (key, data)
-        return data
-
-    def _prepare_views(self, data) -> None:
-        info = data.info
-        names = list(info.class_names)
-        self.boundary.set_feature_names(list(info.feature_names) if not info.is_image else [])
-        self.boundary.set_projection_enabled(not info.is_image and info.input_shape[0] > 2)
-        if info.is_image:
-            raw = data.raw_x_val if data.raw_x_val is not None else data.x_val
-            self.feature_maps.set_input_shape(tuple(info.input_shape))
-            self.feature_maps.set_samples(raw[:512], data.y_val[:512], names)
-            self.saliency.set_classes(names)
-            convs = [lay.id for lay in self.model_spec.layers if lay.kind == "Conv2d"]
-            self.saliency.set_conv_layers(convs)
-
-    # ---- what the worker computes ------------------------------------------------------------
-    def _visible(self, name: str) -> bool:
-        dock = self.docks[name]
-        return dock.isVisible() and not dock.visibleRegion().isEmpty()
-
-    def _options(self) -> dict:
-        opts: dict = {
-            "boundary": self._visible("boundary_dock"),
-            "neurons": True,  # canvas thumbnails and the neuron dock
-            "weights": True,
-            "filters": self._visible("filters_dock"),
-            "confusion": self._visible("evaluation_dock"),
-            "feature_sample": None,
-            "saliency": None,
-        }
-        proj = self.boundary.projection()
-        if proj is not None:
-            opts["dims"] = proj
-        sample_wanted = self._visible("feature_maps_dock") or self._visible("saliency_dock")
-        if sample_wanted:
-            opts["feature_sample"] = self._current_sample()
-        if self._visible("saliency_dock"):
-            opts["saliency"] = dict(self.saliency.options())
-        return opts
-
-    def _current_sample(self):
-        sample = self.feature_maps.current_sample()
-        if isinstance(sample, np.ndarray) and self.probe is not None:
-            data = self.probe.data
-            sample = ((sample - data.mean) / data.std).astype(np.float32)  # drawn in [0, 1]: standardise
-        return sample
-
-    def _push_options(self) -> None:
-        if self.probe is not None:
-            opts = self._options()
-            if opts != self.probe.options:
-                self.probe.options = opts  # replaced, never mutated: the worker reads it between batches
-                if hasattr(self.session, "set_options"):
-                    self.session.set_options(opts)
-                self._refresh_idle()
-
-    def _refresh_idle(self) -> None:
-        """No snapshots come while paused or after a run: compute what a newly shown view needs here.
-
-        Safe on the GUI thread because the worker does not touch the model in those states."""
-        idle = not self.session.running or self.session.state == "paused"
-        if not idle or self.probe is None:
+    def _on_session_run_ended(self, ev: P.RunEnded) -> None:
+        self.model.set_ended(ev.run_id, ev.result, ev.snapshot)
+        if self.model.run is None or self.model.run.run_id != ev.run_id:
             return
-        model = self.current_model()
-        if model is None:
-            return
-        try:
-            extras = self.probe(model, force=True)
-        except Exception as exc:  # noqa: BLE001 - a view's computation must never take the window down
-            self.w.status(f"Could not update the views: {exc}")
-            return
-        self._show_extras(extras)
-
-    # ---- snapshots ------------------------------------------------------------------------
-    def _on_session_snapshot(self, snap) -> None:
-        """Keep the latest snapshot; the render tick draws it a group of views at a time.
-
-        Drawing every view for every snapshot kept the event loop busy (p50 latency ~100 ms with
-        all docks open); a staggered tick bounds the work done between two events."""
-        self._pending = snap
-        self._dirty = set(RENDER_GROUPS)
-        if snap.state != "running":  # paused / final: show everything now
-            while self._dirty:
-                self._render_tick()
-        elif not self._render_timer.isActive():
-            self._render_timer.start()
-
-    def _render_tick(self) -> None:
-        snap = self._pending
-        if snap is None or not self._dirty:
-            self._render_timer.stop()
-            return
-        group = next(g for g in RENDER_GROUPS[self._next_group:] + RENDER_GROUPS[:self._next_group] if g in self._dirty)
-        self._next_group = (RENDER_GROUPS.index(group) + 1) % len(RENDER_GROUPS)
-        self._dirty.discard(group)
-        if group == "progress":
-            self.status.update_snapshot(snap.epoch, snap.epochs, snap.step, snap.samples_per_s, snap.elapsed, snap.state)
-            now = time.perf_counter()
-            # the curves are the costliest view to paint (axes re-laid out as they grow): 4 times/s is plenty
-            if now - self._curves_at >= CURVES_INTERVAL or snap.state != "running":
-                self._curves_at = now
-                self.curves.update_history(snap.history)
-        else:
-            self._show_extras(snap.extras or {}, group)
-
-    def _show_extras(self, ex: dict, group: str | None = None) -> None:
-        """Route the probe's arrays to the views (``group``: one of RENDER_GROUPS; None: all)."""
-        self._last_extras = ex
-        if group == "insight":
-            self._show_insight(ex)
-            return
-        if "boundary" in ex and group in (None, "boundary"):
-            self.boundary.set_boundary(ex["boundary"], tuple(ex["boundary_extent"]))
-            names = self.probe.data.info.class_names if self.probe else None
-            self.boundary.set_points(ex.get("points_train"), self.probe.data.y_train,
-                                     ex.get("points_val"), self.probe.data.y_val, names)
-            if "boundary_xlabel" in ex:
-                self.boundary.set_axis_labels(ex["boundary_xlabel"], ex.get("boundary_ylabel", ""))
-        if group == "boundary":
-            return
-        if "neurons" in ex or "weights" in ex:
-            self._show_live_network(ex)
-        self._update_neuron_view()
-        if group is None:
-            self._show_insight(ex)
-
-    def _show_insight(self, ex: dict) -> None:
-        if "filters" in ex:
-            self.filters.set_filters(ex["filters"])
-            if self._selected_layer:
-                self.filters.select_layer(self._selected_layer)
-        if "feature_maps" in ex and self.probe is not None:
-            net = self.model_spec
-            kinds = {lay.id: lay.kind for lay in net.layers}
-            order = [lid for lid in ex["feature_maps"]]
-            self.feature_maps.set_feature_maps(ex["feature_maps"], order, kinds, ex.get("saliency_input"))
-            if self._selected_layer:
-                self.feature_maps.select_layer(self._selected_layer)
-            if "proba" in ex:
-                self.feature_maps.set_prediction(ex["proba"], self.probe.data.info.class_names)
-        if "saliency" in ex and "saliency_input" in ex and self.probe is not None:
-            names = self.probe.data.info.class_names
-            opts = self.saliency.options()
-            inp = self._display_image(ex["saliency_input"])
-            self.saliency.set_result(inp, ex["saliency"], opts.get("method", "gradient"), int(ex.get("pred", 0)),
-                                     int(ex.get("saliency_target", ex.get("pred", 0))), names, ex.get("proba"))
-        if "confusion" in ex and self.probe is not None:
-            c = ex["confusion"]
-            names = self.probe.data.info.class_names
-            self.evaluation.set_confusion(c["matrix"], c["per_class_accuracy"], c["accuracy"], names)
-            idx = np.asarray(c["misclassified"], dtype=np.int64)
-            self._misclassified = idx
-            raw = self.probe.data.raw_x_val if self.probe.data.raw_x_val is not None else self.probe.data.x_val
-            if raw.ndim == 4:
-                self.evaluation.set_misclassified(raw[idx], self.probe.data.y_val[idx], c["predicted"][idx],
-                                                  names, c.get("confidence"))
-
-    def _display_image(self, x: np.ndarray) -> np.ndarray:
-        """Standardised sample -> the units it was drawn/read in, for showing."""
-        data = self.probe.data
-        if x.ndim == 3 and data.mean is not None and np.shape(data.mean)[0] == x.shape[0]:
-            return (x * data.std + data.mean).astype(np.float32)
-        return x
-
-    def _show_live_network(self, ex: dict) -> None:
-        spec = self.model_spec
-        if spec is None:
-            return
-        thumbs: dict[str, np.ndarray] = {}
-        neurons = ex.get("neurons") or {}
-        for lid, maps in neurons.items():
-            if maps.shape[0] <= MAX_THUMB_UNITS:
-                lim = float(np.nanmax(np.abs(maps))) or 1.0
-                thumbs[lid] = np.clip(maps / lim, -1, 1)
-        inp = next((lay.id for lay in spec.layers if lay.kind == "Input"), None)
-        if neurons and inp and "boundary_extent" in ex and self.probe.data.info.is_2d:
-            res = next(iter(neurons.values())).shape[-1]
-            x0, x1, y0, y1 = ex["boundary_extent"]
-            gx, gy = np.meshgrid(np.linspace(x0, x1, res), np.linspace(y0, y1, res))
-            lim = max(abs(x0), abs(x1), abs(y0), abs(y1)) or 1.0
-            thumbs[inp] = np.stack([gx, gy]) / lim  # the input features themselves, as TF Playground shows
-        self.w.canvas.set_node_thumbnails(thumbs)
-        weights: dict[tuple[str, str], np.ndarray] = {}
-        for lid, wmat in (ex.get("weights") or {}).items():
-            for src in spec.inputs_of(lid):
-                if src in thumbs and thumbs[src].shape[0] == wmat.shape[1] and wmat.shape[0] <= MAX_THUMB_UNITS:
-                    weights[(src, lid)] = wmat
-        self.w.canvas.set_edge_weights(weights)
-
-    def _on_canvas_unit(self, node: str, unit: int) -> None:
-        self._hover = (node, unit) if unit >= 0 else self._hover
-        self._update_neuron_view()
-
-    def _update_neuron_view(self) -> None:
-        if self._hover is None:
-            return
-        node, unit = self._hover
-        maps = (self._last_extras.get("neurons") or {}).get(node)
-        ext = self._last_extras.get("boundary_extent")
-        if maps is None or ext is None or unit >= maps.shape[0]:
-            return
-        kind = next((lay.kind for lay in self.model_spec.layers if lay.id == node), "") if self.model_spec else ""
-        self.neuron.set_map(maps[unit], tuple(ext), f"{node} - unit {unit} ({kind})")
-
-    # ---- selection in step between canvas and docks -------------------------------------------
-    def _on_canvas_selection(self, ids: list) -> None:
-        if len(ids) != 1:
-            return
-        self._selected_layer = ids[0]
-        kind = next((lay.kind for lay in self.w.document.spec.layers if lay.id == ids[0]), "")
-        has_model = (self.session.trainer is not None or self.model is not None) and self.probe is not None \
-            and self.probe.data.info.is_image
-        if kind == "Conv2d" and has_model and not (self._visible("filters_dock") or self._visible("feature_maps_dock")):
-            self.docks["filters_dock"].raise_()  # show what was asked for
-            self._push_options()
-        self.filters.select_layer(ids[0])
-        self.feature_maps.select_layer(ids[0])
-
-    def _on_view_layer_selected(self, lid: str) -> None:
-        self.w.canvas.select_ids([lid])
-
-    def _on_evaluation_sample(self, position: int) -> None:
-        idx = getattr(self, "_misclassified", None)
-        if idx is not None and 0 <= position < len(idx):
-            self.feature_maps.set_current_index(int(idx[position]))
-            self.docks["feature_maps_dock"].raise_()
-            self._push_options()
-
-    # ---- session events --------------------------------------------------------------------
-    def _on_session_state(self, state: str) -> None:
-        if state == "starting":
-            return
-        self._set_state(state)
-
-    def _set_state(self, state: str) -> None:
-        self._state = state
-        tb_state = {"starting": "running", "error": "stopped"}.get(state, state)
-        try:
-            self.toolbar.set_state(tb_state)
-        except ValueError:
-            self.toolbar.set_state("idle")
-
-    def _on_session_finished(self, result) -> None:
-        tr = self.session.trainer
-        if tr is not None:
-            self.model = tr.model
-        snap = self.session.last_snapshot
+        snap = ev.snapshot
         if snap is not None and snap.state == "diverged":
             self.w.status(f"Training diverged: {snap.message}", 0)
             self._message("Training diverged", snap.message)
         elif snap is not None and snap.state == "finished":
             self.w.status(f"Finished {snap.epoch} epochs - validation accuracy {snap.val_acc:.1%}", 0)
 
-    def _on_session_failed(self, message: str) -> None:
-        self._set_state("idle")
+    def _on_session_run_failed(self, run_id: int, message: str) -> None:
+        self.model.set_failed(run_id, message)
         self.w.status(f"Training failed: {message}", 0)
         self._message("Training failed", message)
 
-    def _on_session_notice(self, message: str) -> None:
+    def _on_session_notice(self, _run_id: int, message: str) -> None:
         self.w.status(message, 0)
-        self._message("Training moved to the CPU", message)
+        self._message("Training moved to the CPU" if "CPU" in message else "Training", message)
+
+    def _on_session_exported(self, ev: P.Exported) -> None:
+        if ev.error:
+            self._message("Export failed", f"{ev.path}:\n{ev.error}")
+        else:
+            self.w.status(f"Exported weights to {ev.path}")
+
+    # ---- run model events ----------------------------------------------------------------------
+    def _on_model_state(self, state: str) -> None:
+        tb_state = {"starting": "running", "error": "stopped"}.get(state, state)
+        try:
+            self.toolbar.set_state(tb_state)
+        except ValueError:
+            self.toolbar.set_state("idle")
+
+    def _on_model_options(self, options: dict) -> None:
+        if self.model.run is not None:
+            self.session.send(P.SetViewOptions(self.model.run.run_id, options))
+
+    def _on_model_snapshot(self, snap: P.Snapshot) -> None:
+        problems = snap.extras.get("problems") if snap.extras else None
+        if problems:  # a view's part could not be computed: say which and why, training goes on
+            part, text = next(iter(problems.items()))
+            self.w.status(f"Could not compute the {part} view: {text}")
 
     def _message(self, title: str, text: str) -> None:
         """A non-modal warning: it never blocks the window or a test."""
@@ -582,34 +254,30 @@ class TrainingController(QObject):
 
     # ---- edits while a run exists ----------------------------------------------------------------
     def _on_spec_changed(self) -> None:
-        spec = self.w.document.spec
-        if self.model_spec is None:
+        run = self.model.run
+        if run is None:
             return
-        if self.session.running:
+        spec = self.w.document.spec
+        if self.model.active:
             live = {f: getattr(spec.training, f) for f in LIVE_FIELDS
-                    if getattr(spec.training, f) != getattr(self.model_spec.training, f)}
+                    if getattr(spec.training, f) != getattr(run.spec.training, f)}
             if live:
-                self.session.set_hyper(**live)
+                self.session.send(P.SetHyper(run.run_id, live))
                 for f, v in live.items():
-                    setattr(self.model_spec.training, f, v)
+                    setattr(run.spec.training, f, v)
                 self.w.status("Applied " + ", ".join(f"{k} = {v:g}" for k, v in live.items()) + " to the running training")
-        if self.run_key is not None and structure_key(spec) != self.run_key:
-            self._on_structure_changed()
+            if structure_key(spec) != run.key:
+                self._on_structure_changed()
 
     def _on_structure_changed(self) -> None:
-        if not self.session.running:
-            return  # the next Train starts from the new design
-        trainer = self.session.trainer
-        if trainer is None or trainer.step == 0:
-            self.session.shutdown()
-            self._start(paused=False)
+        if self.model.run.step == 0:
+            self._start(paused=False)  # nothing learnt yet: start over on the new design
             return
         if self._asked_restart:
             return
         self._asked_restart = True
-        self.session.pause()
+        self._control("pause")
         if self.ask_restart():
-            self.session.shutdown()
             self._start(paused=False)
         else:
             self.w.status("Training paused on the old design - press Train to continue it, or Reset")
@@ -623,49 +291,30 @@ class TrainingController(QObject):
         return box.exec() == QMessageBox.Yes
 
     # ---- devices and export ----------------------------------------------------------------
-    def _on_engine_ready(self, *_args) -> None:
-        from engine.trainer import available_devices
-
-        self._fill_devices(["auto", *available_devices()])
-        if hasattr(self.session, "warm_up"):
-            self.session.warm_up()  # the worker process imports torch while the user edits
-
     def _on_device_chosen(self, device: str) -> None:
         if device != self.w.document.spec.training.device:
             self.w.document.set_training("device", device)
         for act in self.device_group.actions():
             act.setChecked(act.data() == device)
 
-    def current_model(self):
-        tr = self.session.trainer
-        return tr.model if tr is not None else self.model
-
     def export_weights(self, path: str | None = None) -> bool:
-        """Write the current model's weights; pauses a running session while it copies them."""
-        model = self.current_model()
-        if model is None:
+        """Ask the worker to write the current weights (it does so between two batches); the
+        outcome arrives as a status message, or a warning naming the file and the reason."""
+        run = self.model.run
+        if run is None or run.data is None:
             self._message("Nothing to export", "Train the network first - there are no weights yet.")
             return False
         if path is None:
-            name = (self.model_spec.name if self.model_spec else "model") or "model"
+            name = run.spec.name or "model"
             path, _ = QFileDialog.getSaveFileName(self.w, "Export weights", f"{name}.safetensors", WEIGHT_FORMATS)
             if not path:
                 return False
-        was_running = self.session.running and self.session.state == "running"
-        if was_running:
-            self.session.pause()
-            from app.session import wait_until
+        from engine.export import check_path
 
-            wait_until(lambda: self.session.state == "paused" or not self.session.running, 2.0)
         try:
-            from engine import export
-
-            export.export(model, self.model_spec, path)
-        except (ValueError, OSError, RuntimeError) as exc:
+            check_path(os.fspath(path))
+        except ValueError as exc:
             self._message("Export failed", f"{path}:\n{exc}")
             return False
-        finally:
-            if was_running:
-                self.session.resume()
-        self.w.status(f"Exported weights to {path}")
+        self.session.send(P.ExportWeights(run.run_id, os.fspath(path)))
         return True

@@ -252,7 +252,8 @@ def confusion(model, x_val: np.ndarray, y_val: np.ndarray, loss: str, n_classes:
     """Confusion matrix [true, pred] and friends on a labelled set.
 
     per_class_accuracy is NaN for a class with no samples; misclassified lists up to 64
-    indices, most confident mistakes first.
+    indices, most confident mistakes first, and confidence the probability of each one's
+    (wrong) predicted class.
     """
     y = np.asarray(y_val, np.int64).reshape(-1)
     k = int(n_classes)
@@ -269,11 +270,13 @@ def confusion(model, x_val: np.ndarray, y_val: np.ndarray, loss: str, n_classes:
     wrong = np.flatnonzero(pred != y)
     conf = proba[wrong, pred[wrong]] if len(wrong) else np.zeros(0, np.float32)
     order = np.argsort(-conf, kind="stable")
+    shown = wrong[order][:64]
     return {
         "matrix": matrix,
         "per_class_accuracy": per_class,
         "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-        "misclassified": wrong[order][:64].astype(np.int64),
+        "misclassified": shown.astype(np.int64),
+        "confidence": proba[shown, pred[shown]].astype(np.float32),
         "predicted": pred.astype(np.int64),
     }
 
@@ -425,11 +428,16 @@ class Prober:
                 part("saliency", lambda: self._saliency(model, opt, out, cached, slow))
         if opt.get("confusion") and len(self.data.y_val):
             part("confusion", lambda: out.__setitem__("confusion", cached(
-                "confusion", None,
-                lambda: confusion(model, self.data.x_val, self.data.y_val, self.loss, self.data.info.n_classes),
-                slow if len(self.data.y_val) > 2000 else 0.0)))
+                "confusion", None, lambda: self._confusion(model), slow if len(self.data.y_val) > 2000 else 0.0)))
         out["problems"] = problems
         return out
+
+    def _confusion(self, model) -> dict[str, Any]:
+        c = confusion(model, self.data.x_val, self.data.y_val, self.loss, self.data.info.n_classes)
+        if self.is_image:  # the GUI holds no dataset: send the mistakes' pictures, in data units
+            raw = self.data.raw_x_val if self.data.raw_x_val is not None else self.data.x_val
+            c["misclassified_images"] = np.ascontiguousarray(raw[c["misclassified"]])
+        return c
 
     def _tabular(self, model, opt, out, cached) -> None:
         dims_opt = opt.get("dims") or ("pca" if self._pca is not None else (0, 1))

@@ -6,11 +6,11 @@ batches. Snapshots carry numpy arrays and Python scalars only.
 """
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,10 @@ import torch.nn.functional as F
 
 from engine import datasets
 from engine.build import GraphNet, build
+from engine.protocol import HISTORY_KEYS, Result, Snapshot
 from engine.spec import Spec
 
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
-
+__all__ = ["HISTORY_KEYS", "Result", "Snapshot", "Trainer", "choose_device", "device_name"]
 
 def choose_device(requested: str = "auto") -> torch.device:
     """cuda > mps > cpu for "auto"; an explicit request that is unavailable raises ValueError."""
@@ -55,43 +55,6 @@ def available_devices() -> list[str]:
     return out
 
 
-@dataclass
-class Snapshot:
-    """What the trainer reports: progress, the latest epoch metrics, history and the caller's extras."""
-
-    state: str  # running | paused | finished | stopped | diverged | error
-    epoch: int  # completed epochs
-    step: int  # optimiser steps so far
-    epochs: int
-    steps_per_epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    lr: float
-    samples_per_s: float
-    elapsed: float
-    history: dict[str, np.ndarray]
-    extras: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
-
-
-@dataclass
-class Result:
-    """The end of a run, as the CLI prints it."""
-
-    epochs: int
-    steps: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    device: str
-    stopped_reason: str
-    history: dict[str, list[float]]
-
-
 def outputs_to_pred(out: torch.Tensor, loss: str) -> torch.Tensor:
     """Predicted class from the Output layer's values under the given loss."""
     if out.shape[1] == 1:
@@ -122,6 +85,13 @@ def _accepts_force(fn) -> bool:
 
 class Diverged(Exception):
     pass
+
+
+def is_device_error(exc: BaseException) -> bool:
+    """A failure of the accelerator (out of memory, lost device) rather than of the design."""
+    text = str(exc).lower()
+    return (type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text or "cuda" in text
+            or "device-side" in text or "mps" in text)
 
 
 class Trainer:
@@ -176,6 +146,12 @@ class Trainer:
         self._elapsed = 0.0
         self._samples = 0
         self._last_emit: tuple[int, str] = (-1, "")  # (step, state) of the last report
+        self.last_snapshot: Snapshot | None = None
+        self.ended = ""  # the final state once run() has returned: finished | stopped | diverged
+        # work other threads hand to the training thread (probes, exports, weight copies): run
+        # between batches, while paused, or after the run, so it never sees a half-done step
+        self._tasks: collections.deque[Callable[[], None]] = collections.deque()
+        self._task_event = threading.Event()
 
     # ---- construction ----------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -231,6 +207,27 @@ class Trainer:
     def paused(self) -> bool:
         return not self._run_gate.is_set()
 
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` on the training thread at the next safe point (any thread may call this)."""
+        self._tasks.append(fn)
+        self._task_event.set()
+
+    def _run_tasks(self) -> None:
+        while self._tasks:
+            self._tasks.popleft()()
+
+    def serve_tasks(self, until: threading.Event) -> None:
+        """After run(): keep running handed-over work until ``until`` is set."""
+        while not until.is_set():
+            self._task_event.wait(0.1)
+            self._task_event.clear()
+            self._run_tasks()
+
+    def report(self) -> None:
+        """Emit a snapshot of the current model with every probe recomputed (training thread)."""
+        state = self.ended or ("paused" if self.paused else "running")
+        self._emit(state, message=self.stop_reason if self.ended else "", force=True)
+
     def set_hyper(self, **values: float) -> None:
         """Change lr, momentum or weight_decay; applied before the next batch."""
         with self._lock:
@@ -253,6 +250,32 @@ class Trainer:
                 setattr(self.spec.training, key, float(value))
 
     # ---- the loop ----------------------------------------------------------------------
+    def run_with_cpu_fallback(self, notify: Callable[[str], None] | None = None) -> Result:
+        """run(), and if the GPU fails (out of memory, lost device) go on from the last epoch on the CPU."""
+        while True:
+            try:
+                return self.run()
+            except RuntimeError as exc:
+                if self.device.type == "cpu" or not is_device_error(exc):
+                    raise
+                first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                self._restore_good()  # the failed step may have left the weights half-updated
+                self._move_to(torch.device("cpu"))
+                if notify is not None:
+                    notify(f"GPU error ({first}) - continuing on the CPU from epoch {self.epoch + 1}")
+
+    def _move_to(self, device: torch.device) -> None:
+        self.model.to(device)  # parameters move in place, so the optimiser keeps them
+        for state in self.optimizer.state.values():
+            for k, v in state.items():
+                if torch.is_tensor(v):
+                    state[k] = v.to(device)
+        self._x, self._y, self._xv, self._yv = (t.to(device) for t in (self._x, self._y, self._xv, self._yv))
+        self._good_state = None
+        self.device = device
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def run(self) -> Result:
         """Train until the epochs are done, stop() is called, or the loss diverges."""
         t = self.spec.training
@@ -270,7 +293,7 @@ class Trainer:
                 preds: list[torch.Tensor] = []
                 seen = 0
                 self.model.train()
-                perm = torch.randperm(len(self._x), generator=self._gen).to(self.device)
+                perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
                 for b in range(self.steps_per_epoch):
                     if not self._gate(start):
                         break
@@ -319,13 +342,16 @@ class Trainer:
                                 f"lower the learning rate (now {self.optimizer.param_groups[0]['lr']:g}), "
                                 "add gradient clipping or normalisation; the last good weights were kept")
         self._elapsed = time.perf_counter() - start
+        self.ended = state
         self._emit(state, message=self.stop_reason)
         return self.result()
 
     def _gate(self, start: float) -> bool:
-        """Between batches: apply hyperparameter changes, honour pause/step/stop."""
+        """Between batches: apply hyperparameter changes and handed-over work, honour pause/step/stop."""
         if self._pending_hyper:
             self._apply_hyper()
+        if self._tasks:
+            self._run_tasks()
         with self._lock:
             allowed = self._steps_allowed
             if allowed > 0:
@@ -341,7 +367,9 @@ class Trainer:
             if self._last_emit != (self.step, "paused"):
                 self._emit("paused")
             while not self._stop.is_set():
-                if not self._run_gate.wait(0.05):
+                if not self._run_gate.wait(0.02):
+                    if self._tasks:
+                        self._run_tasks()
                     continue
                 if self._pending_hyper:
                     self._apply_hyper()
@@ -405,7 +433,7 @@ class Trainer:
             self.model.load_state_dict(self._good_state)
 
     # ---- reporting ---------------------------------------------------------------------
-    def _emit(self, state: str, message: str = "") -> None:
+    def _emit(self, state: str, message: str = "", force: bool = False) -> None:
         self._last_emit = (self.step, state)
         if self.on_snapshot is None:
             return
@@ -416,12 +444,12 @@ class Trainer:
             try:
                 # a paused or final report must show the current model, so a rate-limited probe
                 # (engine.probes.Prober) is told to recompute everything
-                if state != "running" and _accepts_force(self.probe):
+                if (force or state != "running") and _accepts_force(self.probe):
                     extras = self.probe(self.model, force=True) or {}
                 else:
                     extras = self.probe(self.model) or {}
             except Exception as exc:  # a broken view must not kill training
-                extras = {"probe_error": f"{type(exc).__name__}: {exc}"}
+                extras = {"problems": {"views": f"{type(exc).__name__}: {exc}"}}
         snap = Snapshot(
             state=state, epoch=self.epoch, step=self.step, epochs=self.spec.training.epochs,
             steps_per_epoch=self.steps_per_epoch,
@@ -433,6 +461,7 @@ class Trainer:
             history={k: np.asarray(v, dtype=np.float64) for k, v in h.items()},
             extras=extras, message=message,
         )
+        self.last_snapshot = snap
         self.on_snapshot(snap)
 
     def result(self) -> Result:

@@ -1,126 +1,225 @@
-"""A training process: runs engine.trainer for the GUI without sharing its interpreter lock.
+"""The worker: the one thing that drives training. It serves runs over a run channel.
 
 Measured on 2 cores: a trainer in a GUI thread lost 50-85 % of its speed to the GIL whenever
-the views painted (pyqtgraph painting is Python). In its own process it keeps its speed and
-the event loop stays free. The process is started once, imports torch, and then serves jobs.
+the views painted (pyqtgraph painting is Python), so the GUI runs ``serve`` in a process of
+its own; for debugging the very same function runs in a thread over the same kind of pipe.
 
-Protocol (multiprocessing connections; both ends are ours, so pickling is safe here):
-  jobs   (GUI -> worker): {"spec": json, "device", "options", "paused", "threads", "max_rate",
-                            "state_dict": numpy dict | None} or None to quit
-  control (GUI -> worker): (name, kwargs, job id) for pause/resume/step_once/stop/set_hyper,
-                           ("options", dict, id) for the prober, ("weights", {}, id) to ask for the weights
-  events (worker -> GUI): ("ready", device_name) | ("started", info) | ("snapshot", Snapshot) |
-                          ("weights", numpy state dict, step) | ("done", Result, state dict) | ("failed", message)
+The worker owns each run: it loads the data once (a small cache keeps the last datasets),
+builds the model, trains it in a thread of its own and keeps model, data and probes through
+paused and finished states, so the views can ask for a different sample, saliency method or
+plane at any time. Several runs may live at once, each under its own id (engine.protocol).
+
+Only this module's ``serve`` reads commands; everything it sends is an engine.protocol event.
 """
 from __future__ import annotations
 
 import threading
 import traceback
+from collections import OrderedDict
+
+import numpy as np
+
+from engine import protocol as P
+
+DATA_CACHE_SIZE = 3  # datasets kept loaded: comparing runs on one dataset loads it once
 
 
-def state_to_numpy(model) -> dict:
+def state_to_numpy(model) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def numpy_to_state(sd: dict) -> dict:
-    import torch
+class _Sender:
+    """One connection, many run threads: sends are serialised."""
 
-    return {k: torch.from_numpy(v) for k, v in sd.items()}
+    def __init__(self, conn):
+        self._conn = conn
+        self._lock = threading.Lock()
 
-
-def serve(jobs, control, events) -> None:
-    """Worker process main loop (the target of multiprocessing.Process)."""
-    import torch
-
-    from engine import datasets
-    from engine import spec as S
-    from engine.probes import Prober
-    from engine.trainer import Trainer, choose_device, device_name
-
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pays the one-off torch._dynamo import now
-    events.send(("ready", device_name(choose_device("auto"))))
-    state = {"trainer": None, "prober": None, "pending": [], "job": None}
-    lock = threading.Lock()
-
-    def listen() -> None:
-        while True:
+    def __call__(self, event) -> None:
+        with self._lock:
             try:
-                name, kw, job_id = control.recv()
-            except (EOFError, OSError):
-                return
-            with lock:
-                trainer, prober = state["trainer"], state["prober"]
-                if name != "quit" and (trainer is None or job_id != state["job"]):
-                    # that job is still loading its data: apply this once its trainer exists
-                    state["pending"].append((name, kw, job_id))
-                    continue
-            if name == "options" and prober is not None:
-                prober.options = kw
-            elif name == "weights" and trainer is not None:
-                # read between batches is not guaranteed here; a copy of a tensor being updated
-                # is at worst one step stale, which is fine for a paused or finished model
-                events.send(("weights", state_to_numpy(trainer.model), trainer.step))
-            elif trainer is not None and name in ("pause", "resume", "step_once", "stop", "set_hyper"):
-                getattr(trainer, name)(**kw)
-            elif name == "quit":
-                return
+                self._conn.send(event)
+            except (OSError, EOFError, BrokenPipeError):
+                pass  # the GUI has gone; the command loop ends on its own
 
-    threading.Thread(target=listen, name="control", daemon=True).start()
-    while True:
-        try:
-            job = jobs.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            torch.set_num_threads(int(job.get("threads", 1)))
-            spec = S.loads(job["spec"])
-            data = datasets.load(spec.dataset)
-            prober = Prober(data, spec.training.loss, job.get("options") or {})
-            model = None
-            if job.get("state_dict") is not None:
-                from engine.build import build
 
-                model = build(spec, data.info)
-                model.load_state_dict(numpy_to_state(job["state_dict"]))
-            trainer = Trainer(spec, data, device=job.get("device"), probe=prober, model=model,
-                              max_rate=job.get("max_rate", 30.0),
-                              on_snapshot=lambda snap: events.send(("snapshot", snap)))
-            if job.get("paused"):
-                trainer.pause()
-                trainer.step_once()
-            with lock:
-                state["trainer"], state["prober"], state["job"] = trainer, prober, job.get("id")
-                # commands for older jobs (a Stop that crossed the end of its run) are dropped
-                pending = [(n, k) for n, k, j in state["pending"] if j == job.get("id")]
-                state["pending"] = []
-            for name, kw in pending:
-                if name == "options":
-                    prober.options = kw
-                elif name in ("pause", "resume", "step_once", "stop", "set_hyper"):
-                    getattr(trainer, name)(**kw)
-                elif name == "weights":
-                    events.send(("weights", state_to_numpy(trainer.model), trainer.step))
-            events.send(("started", {"device": device_name(trainer.device)}))
-            try:
-                result = trainer.run()
-            except RuntimeError as exc:
-                if trainer.device.type != "cuda":
-                    raise
-                # a CUDA failure (out of memory, lost device) must not end the run: go on on the CPU
-                events.send(("notice", f"GPU error ({str(exc).splitlines()[0][:120]}) - continuing on the CPU"))
-                torch.cuda.empty_cache()
-                trainer = Trainer(spec, data, device="cpu", probe=prober, model=trainer.model.cpu(),
-                                  max_rate=job.get("max_rate", 30.0),
-                                  on_snapshot=lambda snap: events.send(("snapshot", snap)))
-                with lock:
-                    state["trainer"] = trainer
-                result = trainer.run()
-            events.send(("done", result, state_to_numpy(trainer.model)))
+class _DataCache:
+    def __init__(self, size: int = DATA_CACHE_SIZE):
+        self._size = size
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, ds):
+        import json
+
+        from engine import datasets
+
+        key = json.dumps({"kind": ds.kind, "params": ds.params}, sort_keys=True, default=str)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        data = datasets.load(ds)  # outside the lock: another run may load another set meanwhile
+        with self._lock:
+            self._items[key] = data
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return data
+
+
+def run_data(data) -> P.RunData:
+    """The part of a dataset the GUI's views need (labels, a few images in data units)."""
+    raw = data.raw_x_val if data.raw_x_val is not None else data.x_val
+    images = np.ascontiguousarray(raw[:P.MAX_VAL_IMAGES]) if data.info.is_image else None
+    return P.RunData(info=data.info, y_train=data.y_train, y_val=data.y_val, val_images=images,
+                     mean=np.asarray(data.mean), std=np.asarray(data.std))
+
+
+class RunHost:
+    """One run in the worker: a thread that builds and trains it, then serves its probes."""
+
+    def __init__(self, cmd: P.StartRun, send: _Sender, cache: _DataCache):
+        self.cmd = cmd
+        self.run_id = cmd.run_id
+        self._send = send
+        self._cache = cache
+        self._lock = threading.Lock()
+        self._pending: list = []  # commands that arrived before the trainer existed
+        self._closed = threading.Event()
+        self.trainer = None
+        self.prober = None
+        self.thread = threading.Thread(target=self._main, name=f"run-{cmd.run_id}", daemon=True)
+
+    # ---- command side (the worker's command loop) -------------------------------------------
+    def handle(self, cmd) -> None:
+        with self._lock:
+            if self.trainer is None:
+                self._pending.append(cmd)
+                return
+        self._apply(cmd)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            trainer = self.trainer
+        if trainer is not None:
+            trainer.stop()
+
+    def _apply(self, cmd) -> None:
+        tr = self.trainer
+        if isinstance(cmd, P.Control):
+            {"pause": tr.pause, "resume": tr.resume, "step": tr.step_once, "stop": tr.stop}[cmd.action]()
+        elif isinstance(cmd, P.SetHyper):
+            tr.set_hyper(**cmd.values)
+        elif isinstance(cmd, P.SetViewOptions):
+            self.prober.options = dict(cmd.options)  # replaced, never mutated: the trainer reads it
+            if tr.ended or tr.paused:
+                tr.call_soon(tr.report)  # no snapshot would come otherwise
+        elif isinstance(cmd, P.Refresh):
+            tr.call_soon(tr.report)
+        elif isinstance(cmd, P.FetchWeights):
+            tr.call_soon(lambda: self._send(P.Weights(self.run_id, tr.step, state_to_numpy(tr.model))))
+        elif isinstance(cmd, P.ExportWeights):
+            tr.call_soon(lambda: self._export(cmd.path))
+
+    def _export(self, path: str) -> None:
+        from engine import export
+
+        try:
+            export.export(self.trainer.model, self.trainer.spec, path)
+            self._send(P.Exported(self.run_id, path))
+        except (ValueError, OSError, RuntimeError) as exc:
+            self._send(P.Exported(self.run_id, path, str(exc) or type(exc).__name__))
+
+    # ---- the run's thread ---------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            trainer = self._build()
+            if trainer is None:
+                return
+            result = trainer.run_with_cpu_fallback(lambda m: self._send(P.Notice(self.run_id, m)))
+            self._send(P.RunEnded(self.run_id, result, trainer.last_snapshot))
+            trainer.serve_tasks(self._closed)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the GUI
             traceback.print_exc()
-            events.send(("failed", f"{type(exc).__name__}: {exc}"))
-        finally:
-            with lock:
-                state["trainer"], state["prober"], state["job"] = None, None, None
+            self._send(P.RunFailed(self.run_id, describe_failure(exc)))
+
+    def _build(self):
+        from engine import spec as S
+        from engine.build import build
+        from engine.probes import Prober
+        from engine.trainer import Trainer, device_name
+
+        cmd = self.cmd
+        spec = S.loads(cmd.spec_json)
+        data = self._cache.load(spec.dataset)
+        prober = Prober(data, spec.training.loss, cmd.view_options)
+        model = None
+        if cmd.initial_state is not None:
+            import torch
+
+            model = build(spec, data.info)
+            model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in cmd.initial_state.items()})
+        trainer = Trainer(spec, data, device=cmd.device, probe=prober, model=model, max_rate=cmd.max_rate,
+                          on_snapshot=self._on_snapshot)
+        if cmd.paused:
+            trainer.pause()
+            trainer.step_once()
+        self._send(P.RunStarted(self.run_id, device_name(trainer.device), run_data(data)))
+        with self._lock:
+            if self._closed.is_set():
+                return None
+            self.trainer, self.prober = trainer, prober
+            pending, self._pending = self._pending, []
+        for c in pending:  # in the order they were sent
+            self._apply(c)
+        return trainer
+
+    def _on_snapshot(self, snap: P.Snapshot) -> None:
+        self._send(P.SnapshotReady(self.run_id, snap))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A message for the user: the cause, and what to do when we know it."""
+    text = f"{type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+        text += " - lower the batch size or the layer sizes, or train on the CPU"
+    return text
+
+
+def serve(conn) -> None:
+    """The worker's main loop: read commands from ``conn`` until Quit or the pipe closes."""
+    import torch
+
+    from engine.trainer import available_devices, choose_device, device_name
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pays the one-off torch._dynamo import now
+    send = _Sender(conn)
+    send(P.WorkerReady(device_name(choose_device("auto")), tuple(available_devices())))
+    cache = _DataCache()
+    runs: dict[int, RunHost] = {}
+    try:
+        while True:
+            try:
+                cmd = conn.recv()
+            except (EOFError, OSError):
+                return
+            if isinstance(cmd, P.Quit):
+                return
+            if isinstance(cmd, P.StartRun):
+                torch.set_num_threads(max(1, int(cmd.threads)))  # small nets: ~2x faster with the GUI running
+                if cmd.run_id in runs:
+                    runs.pop(cmd.run_id).close()
+                host = runs[cmd.run_id] = RunHost(cmd, send, cache)
+                host.thread.start()
+            elif isinstance(cmd, P.CloseRun):
+                host = runs.pop(cmd.run_id, None)
+                if host is not None:
+                    host.close()
+            else:
+                host = runs.get(getattr(cmd, "run_id", None))
+                if host is not None:  # a command for a run that is gone is dropped
+                    host.handle(cmd)
+    finally:
+        for host in runs.values():
+            host.close()

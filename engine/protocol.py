@@ -1,0 +1,222 @@
+"""The run channel's messages: small typed records, each documented once, each naming its run.
+
+The GUI sends commands to the worker (engine.worker.serve) and the worker answers with
+events, over one duplex connection (a multiprocessing pipe; the same kind of pipe when the
+worker runs in a thread for debugging). Everything here is plain data - numpy arrays, Python
+scalars, dataclasses of those - so the GUI process can unpickle every event without torch.
+
+A run is named by an integer ``run_id`` that the GUI chooses. A command for a run the worker
+does not hold (never started, or closed) is dropped; commands for a run whose model is still
+being built are applied, in order, as soon as it exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+RUN_STATES = ("starting", "running", "paused", "finished", "stopped", "diverged", "error")
+ENDED = ("finished", "stopped", "diverged", "error")
+CONTROL_ACTIONS = ("pause", "resume", "step", "stop")
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+# ---- what a run reports --------------------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """Progress, the latest epoch's metrics, the history and the open views' arrays (``extras``)."""
+
+    state: str  # running | paused | finished | stopped | diverged
+    epoch: int  # completed epochs
+    step: int  # optimiser steps so far
+    epochs: int
+    steps_per_epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    samples_per_s: float
+    elapsed: float
+    history: dict[str, np.ndarray]
+    extras: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass
+class Result:
+    """The end of a run, as the CLI prints it."""
+
+    epochs: int
+    steps: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    device: str
+    stopped_reason: str
+    history: dict[str, list[float]]
+
+
+@dataclass
+class RunData:
+    """What the views need to know of a run's dataset, sent once when the run starts.
+
+    The GUI never loads the dataset itself: labels for the boundary's points, a few
+    validation images (data units) to pick from, and the standardisation to undo for display.
+    """
+
+    info: Any  # engine.datasets.DataInfo (plain data)
+    y_train: np.ndarray
+    y_val: np.ndarray
+    val_images: np.ndarray | None = None  # (N, C, H, W) data units, at most MAX_VAL_IMAGES
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+
+MAX_VAL_IMAGES = 512
+
+
+# ---- commands: GUI -> worker ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartRun:
+    """Build ``spec_json``'s model on its dataset and train it (``paused``: train one batch, then wait)."""
+
+    run_id: int
+    spec_json: str
+    device: str | None = None  # None: the design's own device setting
+    paused: bool = False
+    threads: int = 1
+    max_rate: float = 10.0  # snapshots per second at most
+    view_options: dict = field(default_factory=dict)  # engine.probes.Prober options
+    initial_state: dict | None = None  # numpy state dict to start from (None: fresh weights)
+
+
+@dataclass(frozen=True)
+class Control:
+    """pause | resume | step (one batch, then pause) | stop."""
+
+    run_id: int
+    action: str
+
+
+@dataclass(frozen=True)
+class SetHyper:
+    """Change live settings (lr, momentum, weight_decay) before the next batch."""
+
+    run_id: int
+    values: dict
+
+
+@dataclass(frozen=True)
+class SetViewOptions:
+    """Replace what the views want computed; a run that is not training answers with a fresh Snapshot."""
+
+    run_id: int
+    options: dict
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Send a Snapshot of the current model with every open view recomputed."""
+
+    run_id: int
+
+
+@dataclass(frozen=True)
+class ExportWeights:
+    """Write the run's current weights to ``path`` (.safetensors, .pt, .onnx, .ts); answered by Exported."""
+
+    run_id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class FetchWeights:
+    """Ask for the run's current weights as numpy arrays; answered by Weights."""
+
+    run_id: int
+
+
+@dataclass(frozen=True)
+class CloseRun:
+    """Forget the run: stop it if it trains, release its model and data."""
+
+    run_id: int
+
+
+@dataclass(frozen=True)
+class Quit:
+    """End the worker."""
+
+
+# ---- events: worker -> GUI -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WorkerReady:
+    """torch is loaded; ``device`` is the automatic choice, ``devices`` every available one."""
+
+    device: str
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The run's data is loaded and its model built on ``device``."""
+
+    run_id: int
+    device: str
+    data: RunData
+
+
+@dataclass(frozen=True)
+class SnapshotReady:
+    run_id: int
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """Training ended (``snapshot.state``: finished, stopped or diverged); the run still answers probes."""
+
+    run_id: int
+    result: Result
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The run could not start or broke; ``message`` names the cause and the fix."""
+
+    run_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that did not end the run (e.g. moved from the GPU to the CPU)."""
+
+    run_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Exported:
+    """Answer to ExportWeights: ``error`` is empty on success."""
+
+    run_id: int
+    path: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Answer to FetchWeights."""
+
+    run_id: int
+    step: int
+    state: dict
