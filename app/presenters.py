@@ -169,8 +169,8 @@ class NetworkPresenter:
 class InsightPresenter:
     """The CNN views: filters, feature maps, saliency and evaluation, in step with the canvas selection."""
 
-    def __init__(self, model: RunModel, views, canvas):
-        self.model, self.v, self.canvas = model, views, canvas
+    def __init__(self, model: RunModel, views, canvas, visible):
+        self.model, self.v, self.canvas, self.visible = model, views, canvas, visible
         self.selected_layer: str | None = None
         self.misclassified = np.zeros(0, np.int64)
         model.events.data.connect(self._on_model_data)
@@ -232,6 +232,11 @@ class InsightPresenter:
         if len(ids) != 1:
             return
         self.selected_layer = ids[0]
+        run = self.model.run
+        kind = next((lay.kind for lay in run.spec.layers if lay.id == ids[0]), "") if run is not None else ""
+        if kind == "Conv2d" and run.data is not None and run.data.info.is_image \
+                and not (self.visible("filters_dock") or self.visible("feature_maps_dock")):
+            self.v.docks["filters_dock"].raise_()  # show what was asked for
         self.v.filters.select_layer(ids[0])
         self.v.feature_maps.select_layer(ids[0])
 

@@ -52,7 +52,7 @@ class TrainingController(QObject):
         self.options = ViewOptionsTracker(self.model, v, self)
         self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
                            NetworkPresenter(self.model, window.canvas, v.neuron),
-                           InsightPresenter(self.model, v, window.canvas)]
+                           InsightPresenter(self.model, v, window.canvas, self.options.visible)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self._connect()
         self._on_model_state("idle")
