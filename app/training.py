@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from app.process_session import ProcessTrainingSession
 from app.session import TrainingSession
 from engine import spec as S
+from engine import validation
 from widgets.boundary import BoundaryView, NeuronMapView
 from widgets.evaluation import EvaluationView
 from widgets.feature_maps import FeatureMapsView
@@ -273,7 +274,7 @@ class TrainingController(QObject):
             w.status("The engine is still loading - try again in a moment")
             return
         spec = w.document.spec.copy()
-        problems = S.errors(S.validate(spec, w.data_info))
+        problems = validation.errors(validation.validate(spec, w.data_info))
         if problems:
             text = "\n".join(f"- {p}" for p in problems[:12])
             w.status(f"Cannot train: {problems[0]}")

@@ -71,7 +71,7 @@ print("TRAINED")
 
 def test_design_metadata_loads_without_torch():
     body = """
-from engine import spec as S, layers as L, datasets
+from engine import spec as S, layers as L, datasets, validation as V
 d = S.Spec()
 d.layers = [S.LayerSpec("input1", "Input"), S.LayerSpec("conv1", "Conv2d"), S.LayerSpec("output1", "Output")]
 d.edges = [S.EdgeSpec("input1", "conv1"), S.EdgeSpec("conv1", "output1")]
@@ -80,7 +80,7 @@ info = datasets.describe(d.dataset)
 rep = L.infer(d, info)
 assert rep.shapes["conv1"] == (8, 8, 8) and "output1" in rep.node_errors
 assert S.loads(S.dumps(d)).to_dict() == d.to_dict()
-assert S.validate(d)
+assert V.validate(d)
 assert datasets.all_kinds()
 print("METADATA")
 """

@@ -591,7 +591,8 @@ def test_describe_agrees_with_load_for_every_kind(tmp_path):
 
 
 def test_design_validation_reports_a_missing_image_folder():
-    from engine.spec import Spec, validate
+    from engine.spec import Spec
+    from engine.validation import validate
 
     problems = validate(Spec(dataset=ds("image_folder", path="")))
     assert any("dataset.params.path" in str(p) and "folder" in str(p) for p in problems)
