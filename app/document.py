@@ -383,7 +383,7 @@ def value_problems(spec: Spec) -> list[Problem]:
     # problems a user can make in the GUI, so they are shown, not refused
     out += [p for p in validation.validate(spec, _NO_DATA) if p.where.startswith("training.")
             and p.where not in ("training.nesterov", "training.loss")]
-    if not _is_image_kind(spec.dataset.kind):
+    if not datasets.is_image_kind(spec.dataset.kind):
         try:
             datasets.resolve_params(spec.dataset)
         except ValueError as exc:
@@ -400,14 +400,6 @@ class _NoData:
 
 
 _NO_DATA = _NoData()
-
-
-def _is_image_kind(kind: str) -> bool:
-    try:
-        from engine import images
-    except ImportError:
-        return False
-    return kind in getattr(images, "IMAGE_KINDS", ())
 
 
 def read_design(path: str) -> Spec:

@@ -19,11 +19,7 @@ def _load_engine() -> str:
     import sklearn.datasets  # noqa: F401 - iris/digits previews need it
     import torch
 
-    import engine.build  # noqa: F401
-    try:
-        from engine import images  # noqa: F401 - optional image datasets
-    except ImportError:
-        pass
+    import engine.build  # noqa: F401 - with it the datasets, image kinds included
     import engine.probes  # noqa: F401 - the live views' computations
     try:
         from engine.trainer import choose_device, device_name
