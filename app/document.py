@@ -11,7 +11,7 @@ import re
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from engine import datasets
+from engine import datasets, validation
 from engine import layers as L
 from engine import spec as S
 from engine.spec import EdgeSpec, LayerSpec, Problem, Spec, SpecError
@@ -381,9 +381,9 @@ def value_problems(spec: Spec) -> list[Problem]:
                 out.append(Problem(f"edge {e.src}->{e.dst}", f"refers to a missing layer '{end}'"))
     # training ranges; Nesterov-without-SGD and BCE-with-many-classes are consistency
     # problems a user can make in the GUI, so they are shown, not refused
-    out += [p for p in S.validate(spec, _NO_DATA) if p.where.startswith("training.")
+    out += [p for p in validation.validate(spec, _NO_DATA) if p.where.startswith("training.")
             and p.where not in ("training.nesterov", "training.loss")]
-    if not _is_image_kind(spec.dataset.kind):
+    if not datasets.is_image_kind(spec.dataset.kind):
         try:
             datasets.resolve_params(spec.dataset)
         except ValueError as exc:
@@ -400,14 +400,6 @@ class _NoData:
 
 
 _NO_DATA = _NoData()
-
-
-def _is_image_kind(kind: str) -> bool:
-    try:
-        from engine import images
-    except ImportError:
-        return False
-    return kind in getattr(images, "IMAGE_KINDS", ())
 
 
 def read_design(path: str) -> Spec:

@@ -4,27 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine import datasets
 from engine import layers as L
-from engine.spec import Spec, SpecError, errors
-
-
-class Merge(nn.Module):
-    """Joins several inputs: element-wise sum (residual Add) or channel concat."""
-
-    def __init__(self, op: str):
-        super().__init__()
-        self.op = op
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        if self.op == "add":
-            out = xs[0]
-            for x in xs[1:]:
-                out = out + x
-            return out
-        return torch.cat(xs, dim=1)  # dim 0 is the batch
-
-    def extra_repr(self) -> str:
-        return self.op
+from engine.spec import Spec, SpecError
+from engine.validation import errors, validate
 
 
 class GraphNet(nn.Module):
@@ -75,9 +58,6 @@ class GraphNet(nn.Module):
 
 def build(spec: Spec, data_info=None, seed: int | None = None) -> GraphNet:
     """Build the module; raises SpecError listing every problem if the design is invalid."""
-    from engine import datasets
-    from engine.spec import validate
-
     if data_info is None:
         data_info = datasets.describe(spec.dataset)
     problems = errors(validate(spec, data_info))

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
 
-    from engine import datasets
+    from engine import datasets, validation
     from engine import spec as spec_mod
     from engine.export import check_path
 
@@ -121,8 +121,8 @@ def _run(argv: list[str]) -> int:
         spec.training.seed = args.seed
     if args.device is not None:
         spec.training.device = args.device
-    problems = spec_mod.validate(spec)
-    bad = spec_mod.errors(problems)
+    problems = validation.validate(spec)
+    bad = validation.errors(problems)
     if bad:
         raise UsageError(_problems_text(args.design, bad))
     for w in problems:

@@ -312,7 +312,7 @@ def _make_activation(ins, out, p):
 
 def _make_merge(op: str):
     def make(ins, out, p):
-        from engine.build import Merge
+        from engine.modules import Merge  # torch only; imports nothing of the engine
         return Merge(op)
     return make
 

@@ -6,7 +6,7 @@ the model in eval mode (dropout off, BatchNorm on running statistics) and restor
 module's previous mode afterwards; none changes parameters, buffers, ``.grad`` or the global
 torch RNG state. Inputs are in the model's (standardised) input space, batch dim excluded.
 
-Saliency methods live in engine/saliency.py (``probes.saliency`` forwards there).
+Saliency methods live in engine/saliency.py; the model helpers both use in engine/model_utils.py.
 
 Grid layout used by ``decision_grid`` and ``neuron_maps``: ``grid[i, j]`` is the point
 ``(xs[j], ys[i])``, i.e. rows follow y (increasing), columns follow x.
@@ -14,62 +14,19 @@ Grid layout used by ``decision_grid`` and ``neuron_maps``: ``grid[i, j]`` is the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
 
+from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of
+from engine.saliency import saliency
+
 LOSSES = ("cross_entropy", "bce", "mse")
 MAX_NEURON_UNITS = 64  # bigger layers make unreadable neuron pictures; skip them
 
 
-# ---- model helpers ---------------------------------------------------------------------
-
-@contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """Run in eval mode, then give every module back its own previous mode."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, was_training in modes:
-            m.training = was_training  # not m.train(): that would recurse and undo children
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def input_shape(model) -> tuple[int, ...]:
-    return tuple(model.shapes[model.input_id])
-
-
-def output_units(model) -> int:
-    return int(model.shapes[model.output_id][0])
-
-
-def n_classes_of(model) -> int:
-    """Classes the head predicts: a 1-unit head is binary."""
-    return max(2, output_units(model))
-
-
-def as_sample(model, x_np: np.ndarray) -> np.ndarray:
-    """One sample as float32 with the model's input shape; (H, W) is accepted for 1-channel images."""
-    shape = input_shape(model)
-    x = np.asarray(x_np, dtype=np.float32)
-    if len(shape) == 3 and shape[0] == 1 and x.shape == shape[1:]:
-        x = x[None]
-    if x.shape != shape:
-        raise ValueError(f"sample has shape {'x'.join(map(str, x.shape))} but the network's Input expects "
-                         f"{'x'.join(map(str, shape))} - pick a sample from the dataset the design was built for")
-    if not np.isfinite(x).all():
-        raise ValueError("sample contains NaN or infinite values - redraw or pick another sample")
-    return x
-
+# ---- checks ------------------------------------------------------------------------------
 
 def _check_loss(loss: str) -> None:
     if loss not in LOSSES:
@@ -465,8 +422,6 @@ class Prober:
         return res
 
     def _saliency(self, model, opt, out, cached, slow: float) -> None:
-        from engine.saliency import saliency
-
         sal = opt["saliency"]
         method = sal.get("method", "gradient")
         target = sal.get("target")
@@ -481,11 +436,3 @@ class Prober:
         out["saliency"] = cached("saliency", key,
                                  lambda: saliency(model, x, target, method, layer_id=layer, loss=self.loss), interval)
         out["saliency_target"] = target
-
-
-def __getattr__(name: str):
-    # saliency lives in its own module (captum is slow to import); expose it here too
-    if name in ("saliency", "integrated_gradients_raw", "SALIENCY_METHODS"):
-        from engine import saliency as _saliency
-        return getattr(_saliency, name)
-    raise AttributeError(f"module 'engine.probes' has no attribute {name!r}")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from engine.probes import as_sample, eval_mode, input_shape, model_device, n_classes_of, output_units
+from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of, output_units
 
 SALIENCY_METHODS = ("gradient", "smoothgrad", "integrated_gradients", "gradcam")
 SMOOTHGRAD_SEED = 1234

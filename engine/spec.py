@@ -1,6 +1,8 @@
-"""The network design as plain data, its versioned JSON form and its validation.
+"""The network design as plain data and its versioned JSON form.
 
-Nothing here imports torch or Qt: the GUI reads designs before torch has loaded.
+Nothing here imports torch, Qt or any other engine module: the GUI reads designs before torch
+has loaded, and every other engine module builds on this one. Checking a design against the
+layer registry and the dataset lives in engine.validation.
 """
 from __future__ import annotations
 
@@ -351,72 +353,3 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
-
-
-# ---- validation ----------------------------------------------------------------------
-
-def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
-    """Every problem with the design at once: graph, params, training settings, shapes.
-
-    ``data_info`` (an engine.datasets.DataInfo) supplies the input shape and class count
-    for shape checks; without it the dataset is looked up (cheap, no torch).
-    """
-    from engine import layers as L  # local: layers imports spec
-
-    problems: list[Problem] = []
-    problems += _validate_training(spec)
-    if data_info is None:
-        from engine import datasets
-        try:
-            data_info = datasets.describe(spec.dataset)
-        except ValueError as exc:
-            # one "dataset.params.noise: what to do" per line; other messages stay whole
-            for line in str(exc).splitlines():
-                where, sep, msg = line.partition(": ")
-                ok = sep and where.startswith("dataset") and " " not in where
-                problems.append(Problem(where, msg) if ok else Problem("dataset", line))
-            data_info = None
-    report = L.infer(spec, data_info)
-    problems += report.problems
-    return problems
-
-
-def errors(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity == "error"]
-
-
-def _validate_training(spec: Spec) -> list[Problem]:
-    t = spec.training
-    out: list[Problem] = []
-
-    def bad(fld: str, msg: str) -> None:
-        out.append(Problem(f"training.{fld}", msg))
-
-    if t.optimizer not in OPTIMIZERS:
-        bad("optimizer", f"unknown optimiser {t.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if t.loss not in LOSSES:
-        bad("loss", f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
-    if t.lr_schedule not in SCHEDULES:
-        bad("lr_schedule", f"unknown schedule {t.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if t.device not in DEVICES:
-        bad("device", f"unknown device {t.device!r}; choose one of {', '.join(DEVICES)}")
-    if not (0 < t.lr <= 1e6):
-        bad("lr", f"learning rate {t.lr} must be in (0, 1e6]")
-    if not (1 <= t.batch_size <= 65536):
-        bad("batch_size", f"{t.batch_size} must be between 1 and 65536")
-    if not (1 <= t.epochs <= 100000):
-        bad("epochs", f"{t.epochs} must be between 1 and 100000")
-    for fld in ("l1", "l2", "weight_decay", "grad_clip"):
-        if getattr(t, fld) < 0:
-            bad(fld, "must be 0 or more")
-    if not (0 <= t.momentum < 1):
-        bad("momentum", f"{t.momentum} must be in [0, 1)")
-    if t.nesterov and (t.optimizer != "sgd" or t.momentum == 0):
-        bad("nesterov", "Nesterov needs SGD with momentum > 0")
-    if not (0 < t.gamma <= 1):
-        bad("gamma", f"{t.gamma} must be in (0, 1]")
-    if t.step_size < 1:
-        bad("step_size", "must be at least 1 epoch")
-    if not (0 <= t.seed < 2**31):
-        bad("seed", "must be between 0 and 2^31-1")
-    return out

@@ -2,7 +2,7 @@
 
 A view: it never loads data (the app computes arrays with engine.datasets and calls
 show_points / show_images / show_message) and emits ``dataset_changed(kind, params)``.
-Image kinds from engine.images are optional and imported lazily.
+Image kinds come from engine.datasets.images (numpy only, like the rest of the schema).
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def class_color(i: int) -> QColor:
 
 
 def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
-    """(params per kind, help per kind, editor hints) for the built-in sets plus engine.images'.
+    """(params per kind, help per kind, editor hints) for the tabular sets plus, unless
+    ``include_images`` is false, the image sets.
 
     Hints: ``{"folders": {(kind, param)}, "choices": {(kind, param): (...)}}``.
     """
@@ -49,15 +50,11 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
     helps = dict(datasets.DATASET_HELP)
     hints: dict = {"folders": set(), "choices": {}}
     if include_images:
-        try:
-            from engine import images
-        except ImportError:  # image datasets are optional
-            images = None
-        if images is not None:
-            params.update(getattr(images, "IMAGE_PARAMS", {}))
-            helps.update(getattr(images, "IMAGE_HELP", {}))
-            hints["folders"] = set(getattr(images, "FOLDER_PARAMS", ()))
-            hints["choices"] = dict(getattr(images, "CHOICES", {}))
+        images = datasets.images
+        params.update(images.IMAGE_PARAMS)
+        helps.update(images.IMAGE_HELP)
+        hints["folders"] = set(images.FOLDER_PARAMS)
+        hints["choices"] = dict(images.CHOICES)
     return params, helps, hints
 
 
@@ -170,7 +167,7 @@ class DataPanel(QWidget):
             self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findText(current)))
 
     def refresh_kinds(self, include_images: bool = True) -> None:
-        """Re-read the dataset kinds (e.g. once engine.images has been imported)."""
+        """Re-read the dataset kinds (e.g. to add the image kinds)."""
         self.schema, self.helps, self.hints = dataset_schema(include_images)
         self._fill_kinds()
         if self.kind in self.schema and not self.editors:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score
 
-from engine import datasets
+from engine import datasets, validation
 from engine import spec as spec_mod
 from engine.trainer import Trainer, outputs_to_pred
 
@@ -50,7 +50,7 @@ def test_the_documented_examples_exist():
 @pytest.mark.parametrize("name", FILES)
 def test_example_is_valid_canonical_and_documented(name):
     spec = load(name)
-    problems = spec_mod.validate(spec)
+    problems = validation.validate(spec)
     assert problems == [], [str(p) for p in problems]  # not even warnings
     with open(os.path.join(EXAMPLES, name), encoding="utf-8") as fh:
         assert fh.read() == spec_mod.dumps(spec), "rewrite the file with engine.spec.save so diffs stay clean"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import export
+from engine import export, validation
 from engine import spec as spec_mod
 from engine.build import build
 from engine.spec import DatasetSpec, EdgeSpec, LayerSpec, Spec, TrainingSpec
@@ -287,7 +287,7 @@ def test_onnx_handles_every_layer_kind(tmp_path):
 
     spec = every_kind_spec()
     assert {lay.kind for lay in spec.layers} == set(REGISTRY), "add new layer kinds to this design"
-    assert spec_mod.errors(spec_mod.validate(spec)) == []
+    assert validation.errors(validation.validate(spec)) == []
     model = trained_like(spec)
     path = tmp_path / "every.onnx"
     export.export(model, spec, path)

@@ -1,8 +1,8 @@
-"""Image datasets: generated shapes, IDX, image folders, npz - through engine.images and engine.datasets.
+"""Image datasets: generated shapes, IDX, image folders, npz - through engine.datasets and its images module.
 
 Every file is written here by the test (PNG by a small encoder below, IDX with struct) so the
-readers are checked against data built independently of them; Pillow, when installed, is a
-second reference for the PNG decoder and the resize filter.
+readers are checked against data built independently of them; Pillow, which reads the pictures,
+is also the reference for the resize filter.
 """
 import gzip
 import os
@@ -15,10 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from engine import datasets, images
+from engine import datasets
+from engine.datasets import images
 from engine.spec import DatasetSpec
 
-# ---- fixture writers (independent of engine.images) -------------------------------------------
+# ---- fixture writers (independent of engine.datasets) -------------------------------------------
 
 
 def _paeth(a, b, c):
@@ -249,31 +250,34 @@ def test_idx_broken_files(tmp_path):
     expect_error(ds("idx", images_path=ip, labels_path=one), "labels_path", "two classes")
 
 
-# ---- PNG / PNM decoding -------------------------------------------------------------------------
+# ---- reading pictures (Pillow) -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("color_type, depth, ch", [(0, 8, 1), (0, 16, 1), (0, 1, 1), (0, 4, 1), (2, 8, 3),
                                                    (2, 16, 3), (4, 8, 2), (6, 8, 4)])
-def test_png_decoder_every_filter_type(color_type, depth, ch):
+def test_png_every_filter_type_and_depth(color_type, depth, ch):
     rng = np.random.default_rng(depth + ch)
     a = rng.integers(0, 2 ** depth, (9, 11, ch))
-    out = images.decode_png(png_bytes(a, color_type, depth, filters=(0, 1, 2, 3, 4)))
+    out = images.decode_image(png_bytes(a, color_type, depth, filters=(0, 1, 2, 3, 4)))
     keep = 1 if ch <= 2 else 3  # alpha is dropped
-    np.testing.assert_allclose(out, a[:, :, :keep] / (2 ** depth - 1), atol=1e-6)
+    # Pillow reads 16-bit colour as 8-bit RGB; 16-bit gray keeps its full precision
+    atol = 1 / 255 if (color_type, depth) == (2, 16) else 1e-6
+    assert out.shape == (9, 11, keep) and out.dtype == np.float32
+    np.testing.assert_allclose(out, a[:, :, :keep] / (2 ** depth - 1), atol=atol)
 
 
 def test_png_palette_colour_and_gray():
     rng = np.random.default_rng(5)
     idx = rng.integers(0, 4, (6, 7, 1))
     pal = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255], [9, 9, 9]])
-    out = images.decode_png(png_bytes(idx, 3, 2, palette=pal, filters=(4, 3)))
+    out = images.decode_image(png_bytes(idx, 3, 2, palette=pal, filters=(4, 3)))
     np.testing.assert_allclose(out, pal[idx[:, :, 0]] / 255, atol=1e-6)
-    gray = images.decode_png(png_bytes(idx, 3, 8, palette=[[v] * 3 for v in (0, 50, 100, 250)]))
+    gray = images.decode_image(png_bytes(idx, 3, 8, palette=[[v] * 3 for v in (0, 50, 100, 250)]))
     assert gray.shape == (6, 7, 1)
     np.testing.assert_allclose(gray[:, :, 0], np.array([0, 50, 100, 250])[idx[:, :, 0]] / 255, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "1", "I;16", "LA"])
-def test_png_decoder_agrees_with_pillow(tmp_path, mode):
+def test_png_modes_read_as_gray_or_rgb(tmp_path, mode):
     pil = pytest.importorskip("PIL.Image")
     rng = np.random.default_rng(0)
     rgb = pil.fromarray(rng.integers(0, 256, (23, 31, 3), dtype=np.uint8), "RGB")
@@ -286,7 +290,7 @@ def test_png_decoder_agrees_with_pillow(tmp_path, mode):
         im = pil.fromarray((ramp * 257).astype(np.uint16))
     path = tmp_path / "x.png"
     im.save(path)
-    mine = images.decode_png(path.read_bytes())
+    mine = images.read_image(str(path))
     with pil.open(path) as ref:
         if mode == "I;16":
             want = np.asarray(ref, np.float64)[:, :, None] / 65535
@@ -304,14 +308,16 @@ def test_pnm_binary_and_ascii():
     p5 = b"P5\n# made by a test\n6 5\n255\n" + g.tobytes()
     p6 = b"P6 3 4 999\n" + c.astype(">u2").tobytes()
     p2 = b"P2\n6 5\n255\n" + " ".join(map(str, g.ravel())).encode()
-    np.testing.assert_allclose(images.decode_pnm(p5)[:, :, 0], g / 255, atol=1e-6)
-    np.testing.assert_allclose(images.decode_pnm(p2)[:, :, 0], g / 255, atol=1e-6)
-    np.testing.assert_allclose(images.decode_pnm(p6), c / 999, atol=1e-6)
-    with pytest.raises(ValueError, match="truncated"):
-        images.decode_pnm(p5[:-3], "short.pgm")
+    p5_16 = b"P5 6 5 999\n" + (g.astype(np.uint16) * 3).astype(">u2").tobytes()
+    np.testing.assert_allclose(images.decode_image(p5)[:, :, 0], g / 255, atol=1e-6)
+    np.testing.assert_allclose(images.decode_image(p2)[:, :, 0], g / 255, atol=1e-6)
+    np.testing.assert_allclose(images.decode_image(p5_16)[:, :, 0], g.astype(int) * 3 / 999, atol=1e-4)
+    np.testing.assert_allclose(images.decode_image(p6), c / 999, atol=1 / 255)  # 16-bit colour: 8 bits kept
+    with pytest.raises(ValueError, match="short.pgm.*damaged"):
+        images.decode_image(p5[:-3], "short.pgm")
 
 
-def test_damaged_png_bytes_only_ever_raise_value_error():
+def test_damaged_png_bytes_only_ever_raise_value_error_naming_the_file():
     good = png_bytes(np.random.default_rng(2).integers(0, 256, (12, 10, 3)), 2, filters=(1, 4))
     rng = np.random.default_rng(3)
     outcomes = set()
@@ -323,7 +329,7 @@ def test_damaged_png_bytes_only_ever_raise_value_error():
             for _ in range(rng.integers(1, 4)):
                 b[rng.integers(8, len(b))] = rng.integers(0, 256)
         try:
-            images.decode_png(bytes(b), "hostile.png")
+            images.decode_image(bytes(b), "hostile.png")
             outcomes.add("decoded")
         except ValueError as exc:
             assert "hostile.png" in str(exc)
@@ -442,19 +448,27 @@ def test_unreadable_class_folder(tmp_path, monkeypatch):
     expect_error(ds("image_folder", path=str(root)), "dogs", "Permission denied")
 
 
-def test_image_folder_without_pillow(tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "_pil", lambda: None)
+def test_image_folder_reads_every_common_format(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
     root = tmp_path / "set"
-    for c in ("a", "b"):
+    formats = ("png", "jpg", "bmp", "gif", "tif", "webp", "ppm")
+    for c, v in (("a", 40), ("b", 210)):
         (root / c).mkdir(parents=True)
-        write_png(root / c / "ok.png", np.full((5, 5), 100))
-    img = np.random.default_rng(0).integers(0, 256, (5, 5, 1))
-    (root / "b" / "lace.png").write_bytes(png_bytes(img, 0, interlace=1))
-    expect_error(ds("image_folder", path=str(root)), "b/lace.png", "interlaced", "PNG")
-    os.remove(root / "b" / "lace.png")
-    os.remove(root / "b" / "ok.png")
-    (root / "b" / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    expect_error(ds("image_folder", path=str(root)), "class folder b", ".jpg", "Pillow")
+        for ext in formats:
+            pil.fromarray(np.full((12, 10, 3), v, np.uint8)).save(root / c / f"img.{ext}")
+    (root / "b" / "notes.txt").write_text("not an image")
+    data = datasets.load(ds("image_folder", path=str(root), size=8, color="rgb", val_fraction=0.3))
+    raw = np.concatenate([data.raw_x_train, data.raw_x_val])
+    ys = np.concatenate([data.y_train, data.y_val])
+    assert np.bincount(ys).tolist() == [len(formats)] * 2
+    np.testing.assert_allclose(raw[ys == 0], 40 / 255, atol=3 / 255)
+    np.testing.assert_allclose(raw[ys == 1], 210 / 255, atol=3 / 255)
+
+
+def test_an_oversized_picture_is_refused_before_decoding(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 50)
+    msg = str(pytest.raises(ValueError, images.decode_image, png_bytes(np.zeros((8, 8, 1), int), 0), "big.png").value)
+    assert "big.png" in msg and "too large" in msg
 
 
 def test_image_folder_reads_jpeg_with_pillow(tmp_path):
@@ -591,7 +605,8 @@ def test_describe_agrees_with_load_for_every_kind(tmp_path):
 
 
 def test_design_validation_reports_a_missing_image_folder():
-    from engine.spec import Spec, validate
+    from engine.spec import Spec
+    from engine.validation import validate
 
     problems = validate(Spec(dataset=ds("image_folder", path="")))
     assert any("dataset.params.path" in str(p) and "folder" in str(p) for p in problems)

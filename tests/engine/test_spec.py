@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine import layers as L
 from engine import spec as S
+from engine import validation as V
 from engine.spec import DatasetSpec, EdgeSpec, LayerSpec, Spec, SpecError, TrainingSpec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -200,7 +201,7 @@ def test_a_valid_design_with_random_parts_replaced_raises_spec_error_or_loads_an
         assert exc.problems
         return
     # whatever loads must validate (problems, not exceptions) and save again
-    assert all(isinstance(p, S.Problem) for p in S.validate(spec))
+    assert all(isinstance(p, S.Problem) for p in V.validate(spec))
     assert S.loads(S.dumps(spec)) == spec
 
 
@@ -368,7 +369,7 @@ def faulty_spec() -> Spec:
 
 
 def test_a_design_with_many_faults_gets_all_of_them_reported_each_naming_where_and_how_to_fix():
-    probs = S.errors(S.validate(faulty_spec()))
+    probs = V.errors(V.validate(faulty_spec()))
     by_where = {p.where: p.message for p in probs}
     expect = {
         "d1": ("units", "1"),  # out of range: says the allowed range
@@ -395,7 +396,7 @@ def test_the_classic_shape_error_names_the_layer_the_shape_and_the_fix():
                 layers=[LayerSpec("in1", "Input"), LayerSpec("conv1", "Conv2d", {"filters": 8}),
                         LayerSpec("pool1", "MaxPool2d"), LayerSpec("d2", "Dense"), LayerSpec("out1", "Output")],
                 edges=[EdgeSpec("in1", "conv1"), EdgeSpec("conv1", "pool1"), EdgeSpec("pool1", "d2"), EdgeSpec("d2", "out1")])
-    probs = S.errors(S.validate(spec))
+    probs = V.errors(V.validate(spec))
     assert len(probs) == 1 and probs[0].where == "d2"
     assert "Dense d2 needs a flat input but gets 8x4x4" in probs[0].message and "insert Flatten" in probs[0].message
 
@@ -403,21 +404,21 @@ def test_the_classic_shape_error_names_the_layer_the_shape_and_the_fix():
 def test_missing_or_extra_input_and_unconnected_output_are_reported():
     spec = Spec(layers=[LayerSpec("in1", "Input"), LayerSpec("in2", "Input"), LayerSpec("d1", "Dense"),
                         LayerSpec("out1", "Output")], edges=[EdgeSpec("in1", "d1")])
-    by_where = {p.where: p.message for p in S.errors(S.validate(spec))}
+    by_where = {p.where: p.message for p in V.errors(V.validate(spec))}
     assert "second Input" in by_where["in2"]
     assert "needs an input" in by_where["out1"] or "not connected" in by_where["out1"]
     spec = Spec(layers=[LayerSpec("d1", "Dense"), LayerSpec("out1", "Output")], edges=[EdgeSpec("d1", "out1")])
-    by_where = {p.where: p.message for p in S.errors(S.validate(spec))}
+    by_where = {p.where: p.message for p in V.errors(V.validate(spec))}
     assert "no Input" in by_where["design"] and "needs an input" in by_where["d1"]
 
 
 def test_a_valid_design_has_no_errors_and_dead_ends_are_only_warnings():
     spec = mlp_spec()
-    assert S.errors(S.validate(spec)) == []
+    assert V.errors(V.validate(spec)) == []
     spec.layers.append(LayerSpec("dense9", "Dense"))
     spec.edges.append(EdgeSpec("dense1", "dense9"))
-    probs = S.validate(spec)
-    assert S.errors(probs) == [] and [p.where for p in probs] == ["dense9"] and probs[0].severity == "warning"
+    probs = V.validate(spec)
+    assert V.errors(probs) == [] and [p.where for p in probs] == ["dense9"] and probs[0].severity == "warning"
 
 
 def test_every_bad_training_setting_is_reported_at_once():
@@ -426,7 +427,7 @@ def test_every_bad_training_setting_is_reported_at_once():
     t.optimizer, t.loss, t.lr_schedule, t.device = "lbfgs", "hinge", "cyclic", "tpu"
     t.lr, t.batch_size, t.epochs, t.l1, t.l2, t.weight_decay, t.grad_clip = 0.0, 0, 0, -1.0, -1.0, -1.0, -1.0
     t.momentum, t.gamma, t.step_size, t.seed = 1.0, 0.0, 0, -1
-    where = {p.where for p in S.validate(spec)}
+    where = {p.where for p in V.validate(spec)}
     assert where >= {f"training.{f}" for f in ("optimizer", "loss", "lr_schedule", "device", "lr", "batch_size", "epochs",
                                                "l1", "l2", "weight_decay", "grad_clip", "momentum", "gamma", "step_size",
                                                "seed", "nesterov")}
@@ -435,10 +436,10 @@ def test_every_bad_training_setting_is_reported_at_once():
 def test_bad_dataset_params_are_all_reported():
     spec = mlp_spec()
     spec.dataset.params = {"n_points": 5, "noise": "lots", "colour": 1}
-    where = {p.where for p in S.validate(spec)}
+    where = {p.where for p in V.validate(spec)}
     assert where >= {"dataset.params.n_points", "dataset.params.noise", "dataset.params.colour"}
     spec.dataset = DatasetSpec("mnist-ish")
-    assert any(p.where == "dataset.kind" and "xor" in p.message for p in S.validate(spec))
+    assert any(p.where == "dataset.kind" and "xor" in p.message for p in V.validate(spec))
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -455,7 +456,7 @@ def test_new_id_inputs_outputs_and_copy():
     assert copy.deepcopy(spec) == spec
 
 
-def test_spec_layers_and_datasets_import_and_validate_without_torch():
+def test_spec_layers_datasets_and_validation_import_and_validate_without_torch():
     code = (
         "import sys\n"
         "class Block:\n"
@@ -463,10 +464,10 @@ def test_spec_layers_and_datasets_import_and_validate_without_torch():
         "        if name.split('.')[0] in ('torch', 'sklearn', 'PySide6', 'pyqtgraph'):\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from engine import spec, layers, datasets\n"
+        "from engine import spec, layers, datasets, validation\n"
         "s = spec.Spec(layers=[spec.LayerSpec('in1', 'Input'), spec.LayerSpec('d1', 'Dense'), spec.LayerSpec('o1', 'Output')],\n"
         "              edges=[spec.EdgeSpec('in1', 'd1'), spec.EdgeSpec('d1', 'o1')])\n"
-        "assert spec.errors(spec.validate(s)) == []\n"
+        "assert validation.errors(validation.validate(s)) == []\n"
         "assert layers.infer(s, datasets.describe(s.dataset)).shapes['o1'] == (2,)\n"
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -114,7 +114,7 @@ def test_message_replaces_the_preview(panel):
 
 
 def test_image_kinds_get_their_editors(qtbot):
-    images = pytest.importorskip("engine.images")
+    images = datasets.images
     w = DataPanel()
     qtbot.addWidget(w)
     kind = next(iter(images.IMAGE_PARAMS))

@@ -1,51 +1,36 @@
-"""Datasets: generated 2-D sets, iris, digits and the user's CSV files.
+"""Tabular datasets: generated 2-D sets, iris and digits from sklearn, and the user's CSV files.
 
-``describe`` is cheap (no torch, no sklearn) so shapes can be checked while the GUI starts;
-``load`` makes the arrays. Features are standardised with training-set statistics only.
+``describe`` is cheap (no sklearn; a CSV is read for its header and classes) so shapes can be
+checked while the GUI starts; ``load`` makes the arrays. Features are standardised with
+training-set statistics only.
 """
 from __future__ import annotations
 
 import csv
 import math
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from engine.datasets.base import COMMON_PARAMS, Data, DataInfo, DataParam, split, standardise
 from engine.spec import DatasetSpec
 
 TWO_D = ("xor", "circles", "gaussians", "spiral", "moons")
-
-
-@dataclass(frozen=True)
-class DataParam:
-    name: str
-    type: str  # "int" | "float" | "str" | "path"
-    default: Any
-    help: str
-    min: float | None = None
-    max: float | None = None
-
-
-_COMMON = (
-    DataParam("val_fraction", "float", 0.2, "Share of points held out for validation", 0.05, 0.9),
-    DataParam("seed", "int", 0, "Random seed for generating and splitting", 0, 2**31 - 1),
-)
 _TWO_D = (
     DataParam("n_points", "int", 400, "Number of points generated", 20, 100000),
     DataParam("noise", "float", 0.1, "Gaussian noise added to each point", 0.0, 2.0),
 )
 DATASET_PARAMS: dict[str, tuple[DataParam, ...]] = {
-    "xor": _TWO_D + _COMMON,
-    "circles": _TWO_D + _COMMON,
-    "moons": _TWO_D + _COMMON,
-    "gaussians": _TWO_D + (DataParam("classes", "int", 2, "Number of clusters / classes", 2, 8),) + _COMMON,
-    "spiral": _TWO_D + (DataParam("classes", "int", 2, "Number of spiral arms / classes", 2, 8),) + _COMMON,
-    "iris": _COMMON,
-    "digits": _COMMON,
+    "xor": _TWO_D + COMMON_PARAMS,
+    "circles": _TWO_D + COMMON_PARAMS,
+    "moons": _TWO_D + COMMON_PARAMS,
+    "gaussians": _TWO_D + (DataParam("classes", "int", 2, "Number of clusters / classes", 2, 8),) + COMMON_PARAMS,
+    "spiral": _TWO_D + (DataParam("classes", "int", 2, "Number of spiral arms / classes", 2, 8),) + COMMON_PARAMS,
+    "iris": COMMON_PARAMS,
+    "digits": COMMON_PARAMS,
     "csv": (DataParam("path", "path", "", "CSV file with a header row"),
-            DataParam("label_column", "str", "label", "Name of the column holding the class")) + _COMMON,
+            DataParam("label_column", "str", "label", "Name of the column holding the class")) + COMMON_PARAMS,
 }
 DATASET_HELP = {
     "xor": "Four quadrants; opposite corners share a class. Needs a hidden layer.",
@@ -59,48 +44,12 @@ DATASET_HELP = {
 }
 
 
-@dataclass
-class DataInfo:
-    """What a model needs to know about a dataset before its data is loaded."""
-
-    kind: str
-    input_shape: tuple[int, ...]
-    n_classes: int
-    class_names: list[str]
-    feature_names: list[str] = field(default_factory=list)
-
-    @property
-    def is_2d(self) -> bool:
-        return self.input_shape == (2,)
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.input_shape) == 3
-
-
-@dataclass
-class Data:
-    """Arrays ready to train on: x float32, y int64 class indices."""
-
-    info: DataInfo
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    mean: np.ndarray  # standardisation statistics (training set) so raw points can be mapped
-    std: np.ndarray
-    raw_x_train: np.ndarray | None = None  # before standardisation, for plots in data units
-    raw_x_val: np.ndarray | None = None
-
-
 def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
-    """The dataset's params with defaults filled in.
+    """A tabular dataset's params with defaults filled in (``ds.kind`` is one of DATASET_PARAMS).
 
     ValueError lists every bad field, one ``dataset.params.<name>: <what to do>`` per line.
     """
-    schema = DATASET_PARAMS.get(ds.kind)
-    if schema is None:
-        raise ValueError(f"dataset.kind: unknown dataset {ds.kind!r:.60} - choose one of {', '.join(all_kinds())}")
+    schema = DATASET_PARAMS[ds.kind]
     out = {p.name: p.default for p in schema}
     bad: list[str] = []
     for k, v in ds.params.items():
@@ -131,28 +80,8 @@ def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
     return out
 
 
-def all_kinds() -> list[str]:
-    """Every dataset kind, built-in and image."""
-    try:
-        from engine import images
-        return list(DATASET_PARAMS) + list(images.IMAGE_KINDS)
-    except ImportError:
-        return list(DATASET_PARAMS)
-
-
-def _is_image_kind(kind: str) -> bool:
-    try:
-        from engine import images
-    except ImportError:
-        return False
-    return kind in images.IMAGE_KINDS
-
-
 def describe(ds: DatasetSpec) -> DataInfo:
     """Input shape and classes without generating data (a CSV's header is read)."""
-    if _is_image_kind(ds.kind):
-        from engine import images
-        return images.describe(ds)
     p = resolve_params(ds)
     k = ds.kind
     if k in TWO_D:
@@ -283,28 +212,8 @@ def _num_key(s: str) -> float:
         return math.inf
 
 
-def _split(x: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Generator):
-    """Stratified split so every class appears in both parts."""
-    val_idx = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        # at least one of each class on both sides (a class of one sample can only train)
-        k = min(len(idx) - 1, max(1, int(round(len(idx) * val_fraction))))
-        val_idx.extend(idx[:k])
-    mask = np.zeros(len(y), bool)
-    mask[np.asarray(val_idx, int)] = True
-    tr, va = np.flatnonzero(~mask), np.flatnonzero(mask)
-    rng.shuffle(tr)
-    rng.shuffle(va)
-    return x[tr], y[tr], x[va], y[va]
-
-
 def load(ds: DatasetSpec) -> Data:
     """Generate or read the dataset, split it, and standardise with training statistics."""
-    if _is_image_kind(ds.kind):
-        from engine import images
-        return images.load(ds)
     info = describe(ds)
     p = resolve_params(ds)
     rng = np.random.default_rng(p["seed"])
@@ -320,15 +229,7 @@ def load(ds: DatasetSpec) -> Data:
         x, y = (b.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), b.target.astype(np.int64)
     else:  # csv
         _, _, (x, y) = _read_csv(p["path"], p["label_column"])
-    xt, yt, xv, yv = _split(x, y, p["val_fraction"], rng)
+    xt, yt, xv, yv = split(x, y, p["val_fraction"], rng)
     return standardise(info, xt, yt, xv, yv)
 
 
-def standardise(info: DataInfo, xt, yt, xv, yv) -> Data:
-    """Zero mean, unit variance per feature (per channel for images), training set only."""
-    axes = (0, 2, 3) if xt.ndim == 4 else (0,)
-    mean = xt.mean(axis=axes, keepdims=True)
-    std = xt.std(axis=axes, keepdims=True)
-    std = np.where(std < 1e-8, 1.0, std)
-    norm = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
-    return Data(info, norm(xt), yt, norm(xv), yv, mean.squeeze(0), std.squeeze(0), xt, xv)
