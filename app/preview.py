@@ -13,8 +13,14 @@ def preview(ds: DatasetSpec) -> dict:
     """{"kind": "points"|"images", arrays, class_names, summary}; ValueError for bad data.
 
     Points are in data units (before standardisation); more than two features are shown
-    as their first two principal components.
+    as their first two principal components. Image sets are only sampled: the GUI never
+    loads a whole image set (the worker does, when training starts).
     """
+    if datasets.is_image_kind(ds.kind):
+        x, y, names, total = datasets.images.sample(ds, MAX_IMAGES)
+        c, h, w = x.shape[1:]
+        return {"kind": "images", "images": x, "y": y, "class_names": names,
+                "summary": f"{total} images, {len(names)} classes; images {c}x{h}x{w}"}
     data = datasets.load(ds)
     info = data.info
     xt = data.raw_x_train if data.raw_x_train is not None else data.x_train

@@ -175,7 +175,7 @@ class TrainingController(QObject):
     def _start(self, paused: bool) -> None:
         w = self.w
         spec = w.document.spec.copy()
-        problems = S.errors(validation.validate(spec, w.data_info))
+        problems = validation.errors(validation.validate(spec, w.data_info))
         if problems:
             text = "\n".join(f"- {p}" for p in problems[:12])
             w.status(f"Cannot train: {problems[0]}")

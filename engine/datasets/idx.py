@@ -87,6 +87,16 @@ def idx_load(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray,
     return x, labels[idx].astype(np.int64), names
 
 
+def idx_head(p: dict, n: int) -> np.ndarray:
+    """The first ``n`` images (n, H, W) uint8, reading no more of the file than they need."""
+    (total, h, w), gz, hlen = _idx_header(p["images_path"], "images_path", 3)
+    n = min(n, total)
+    data = _read_bytes(p["images_path"], hlen + n * h * w, gz, "images_path")[hlen:]
+    if len(data) != n * h * w:
+        raise ValueError(f"dataset.params.images_path: {os.path.basename(p['images_path'])} ends early - download it again")
+    return np.frombuffer(data, np.uint8).reshape(n, h, w)
+
+
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"

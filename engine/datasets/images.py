@@ -27,7 +27,7 @@ from engine.datasets.base import (
     split,
     standardise,
 )
-from engine.datasets.idx import idx_load, idx_meta
+from engine.datasets.idx import idx_head, idx_load, idx_meta
 from engine.datasets.npz import npz_read
 from engine.datasets.shapes import SHAPE_NAMES, render_shapes
 from engine.spec import DatasetSpec
@@ -71,9 +71,9 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
 def _os_errors_as_value_errors(fn):
     """Permissions, vanished files, unreadable disks: a clear ValueError, never an OSError traceback."""
     @functools.wraps(fn)
-    def wrapper(ds: DatasetSpec):
+    def wrapper(ds: DatasetSpec, *args):
         try:
-            return fn(ds)
+            return fn(ds, *args)
         except OSError as exc:
             what = os.path.basename(str(exc.filename or "")) or "a file"
             raise ValueError(f"dataset: cannot read {what} ({exc.strerror or exc}) - check that it exists "
@@ -119,6 +119,31 @@ def load(ds: DatasetSpec) -> Data:
         raise ValueError(f"dataset: only {len(y)} images - need at least two in some class to fill both "
                          "training and validation; add images")
     return standardise(info, xt, yt, xv, yv)
+
+
+@_os_errors_as_value_errors
+def sample(ds: DatasetSpec, n: int = 64) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """About ``n`` images (N, C, H, W) in 0..1, their labels, the class names and how many images
+    the whole set holds - reading only those images, so a preview of a big folder stays cheap."""
+    p = resolve_params(ds)
+    k = ds.kind
+    rng = np.random.default_rng(p["seed"])
+    if k == "shapes":
+        per_class = max(1, math.ceil(n / len(SHAPE_NAMES)))
+        x, y = render_shapes(per_class, p["size"], p["noise"], rng)
+        return x, y, list(SHAPE_NAMES), p["n_per_class"] * len(SHAPE_NAMES)
+    if k == "idx":
+        (total, h, w), names, labels = idx_meta(p)
+        m = min(n, total)
+        x = idx_head(p, m)
+        return (x.astype(np.float32) / 255.0)[:, None], labels[:m].astype(np.int64), names, int(total)
+    if k == "image_folder":
+        names, files = _list_folder(p)
+        total = sum(min(len(f), p["max_per_class"]) for f in files)
+        x, y, names = _folder_load({**p, "max_per_class": max(1, math.ceil(n / len(names)))}, rng)
+        return x, y, names, total
+    _, names, (x, y) = npz_read(p["path"], with_x=True)  # an archive member is read whole
+    return x[:n], y[:n], names, len(y)
 
 
 def resolve_params(ds: DatasetSpec) -> dict[str, Any]:

@@ -610,3 +610,28 @@ def test_design_validation_reports_a_missing_image_folder():
 
     problems = validate(Spec(dataset=ds("image_folder", path="")))
     assert any("dataset.params.path" in str(p) and "folder" in str(p) for p in problems)
+
+
+def test_a_preview_sample_reads_only_the_images_it_shows(tmp_path, monkeypatch):
+    make_folder(tmp_path / "pics", per_class=40)
+    reads = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda path, name=None: reads.append(path) or real(path, name))
+    spec = ds("image_folder", path=str(tmp_path / "pics"), size=8)
+    x, y, names, total = images.sample(spec, 12)
+    n_classes = len(names)
+    assert total == 40 * n_classes, "the size of the whole set comes from the listing"
+    assert len(reads) == len(x) <= 12 + n_classes, "only the sampled pictures are decoded"
+    assert x.shape[1:] == (1, 8, 8) and 0.0 <= x.min() and x.max() <= 1.0
+    assert set(y.tolist()) == set(range(n_classes)), "every class is in the preview"
+    full = datasets.load(spec)
+    assert len(full.y_train) + len(full.y_val) == total
+
+
+def test_a_preview_sample_of_idx_equals_the_first_images(tmp_path):
+    imgs, labels, raw, _ = write_mnist(tmp_path, n=60)
+    spec = ds("idx", images_path=imgs, labels_path=labels)
+    x, y, names, total = images.sample(spec, 10)
+    assert total == 60 and x.shape == (10, 1, 7, 5)
+    assert np.array_equal(np.rint(x[:, 0] * 255).astype(np.uint8), raw[:10])
+    assert len(y) == 10
