@@ -428,8 +428,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
 
     def _on_engine_ready(self, _text: str = "") -> None:
         """The data loaders (sklearn, image readers) are in; torch loads in the trainer process."""
-        if self.engine_label.text() == "Loading engine...":
-            self.engine_label.setText("Starting the trainer...")
+        if self.engine_label.text() == "Loading engine...":  # training, if present, says more
+            self.engine_label.setText("Editor ready")
         self.data_panel.refresh_kinds(include_images=True)
         self._info_cache.clear()  # image kinds can now be described
         self._preview_key = None

@@ -3,9 +3,10 @@
 The worker (engine.worker.serve) runs in a process of its own by default, so painting never
 takes the GIL from training; ``in_thread=True`` (or NP_TRAIN_IN_THREAD=1) runs the same
 function over the same kind of pipe in a thread, for debugging. Either way a reader thread
-receives the worker's events. Snapshots go into a one-slot mailbox per run and the GUI is
-woken once, so a slow view never slows training and a fast trainer never floods the event
-loop; every other event is delivered in order. All signals arrive in the GUI thread.
+receives the worker's events into one queue, in the order they came, and wakes the GUI once.
+A run's snapshot that has not been delivered yet is overwritten in its place by the next one
+(a one-slot mailbox per run), so a slow view never slows training and a fast trainer never
+floods the event loop; nothing else is dropped or reordered. All signals arrive in the GUI thread.
 """
 from __future__ import annotations
 
@@ -57,9 +58,8 @@ class RunSession(QObject):
     notice = Signal(int, str)
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
-    # emitted by the reader thread; the receivers are this object's slots in the GUI thread,
-    # so delivery is queued and keeps its order
-    _event = Signal(object)
+    # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
+    # call is queued
     _wake = Signal()
 
     def __init__(self, parent: QObject | None = None, in_thread: bool | None = None):
@@ -76,9 +76,9 @@ class RunSession(QObject):
         self._proc = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._latest: dict[int, P.Snapshot] = {}
+        self._queue: list[list] = []  # one-item cells, in arrival order
+        self._slots: dict[int, list] = {}  # run id -> the cell of its snapshot not yet delivered
         self._posted = False
-        self._event.connect(self._on_event)
         self._wake.connect(self._deliver)
 
     # ---- the worker -------------------------------------------------------------------------
@@ -121,20 +121,29 @@ class RunSession(QObject):
                 break
             except Exception as exc:  # noqa: BLE001 - an event that cannot be read must not kill the reader
                 event = P.Notice(0, f"could not read a message from the worker: {exc}")
-            if isinstance(event, P.SnapshotReady):
-                with self._lock:
-                    self._latest[event.run_id] = event.snapshot
-                    if self._posted:
-                        continue
-                    self._posted = True
-                self._wake.emit()
-            else:
-                self._emit_safely(event)
-        self._emit_safely(("closed", conn))
+            self._post(event)
+        self._post(("closed", conn))
 
-    def _emit_safely(self, event) -> None:
+    def _post(self, event) -> None:
+        """Reader thread: queue the event (a snapshot replaces its run's undelivered one) and wake the GUI once."""
+        run_id = getattr(event, "run_id", None)
+        with self._lock:
+            if isinstance(event, P.SnapshotReady):
+                cell = self._slots.get(run_id)
+                if cell is not None:
+                    cell[0] = event
+                    return
+                self._slots[run_id] = cell = [event]
+                self._queue.append(cell)
+            else:
+                # a later snapshot must not overtake this event: it gets a cell after it
+                self._slots.pop(run_id, None) if run_id is not None else self._slots.clear()
+                self._queue.append([event])
+            if self._posted:
+                return
+            self._posted = True
         with contextlib.suppress(RuntimeError):  # the session was deleted meanwhile
-            self._event.emit(event)
+            self._wake.emit()
 
     # ---- commands (GUI thread) ----------------------------------------------------------------
     def start_run(self, spec_json: str, *, device: str | None = None, paused: bool = False,
@@ -165,8 +174,6 @@ class RunSession(QObject):
     def close_run(self, run_id: int) -> None:
         self.open.discard(run_id)
         self.training.discard(run_id)
-        with self._lock:
-            self._latest.pop(run_id, None)
         self.send(P.CloseRun(run_id))
 
     def close(self) -> None:
@@ -192,16 +199,23 @@ class RunSession(QObject):
     @Slot()
     def _deliver(self) -> None:
         with self._lock:
-            latest, self._latest = self._latest, {}
             self._posted = False
-        for run_id, snap in latest.items():
-            if run_id in self.open:
-                self.delivered += 1
-                self.snapshot_ready.emit(run_id, snap)
+        while True:  # one at a time: a handler that spins the event loop cannot reorder what is left
+            with self._lock:
+                if not self._queue:
+                    return
+                cell = self._queue.pop(0)
+                run_id = getattr(cell[0], "run_id", None)
+                if self._slots.get(run_id) is cell:
+                    del self._slots[run_id]
+            self._on_event(cell[0])
 
-    @Slot(object)
     def _on_event(self, event) -> None:
-        if isinstance(event, tuple) and event[0] == "closed":
+        if isinstance(event, P.SnapshotReady):
+            if event.run_id in self.open:
+                self.delivered += 1
+                self.snapshot_ready.emit(event.run_id, event.snapshot)
+        elif isinstance(event, tuple) and event[0] == "closed":
             self._on_worker_lost(event[1])
         elif isinstance(event, P.WorkerReady):
             self.ready, self.device_label, self.devices = True, event.device, tuple(event.devices)
@@ -210,12 +224,10 @@ class RunSession(QObject):
             if event.run_id in self.open:
                 self.run_started.emit(event)
         elif isinstance(event, P.RunEnded):
-            self._deliver()  # the last running snapshot first, then the end
             if event.run_id in self.training:
                 self.training.discard(event.run_id)
                 self.run_ended.emit(event)
         elif isinstance(event, P.RunFailed):
-            self._deliver()
             if event.run_id in self.training:
                 self.training.discard(event.run_id)
                 self.run_failed.emit(event.run_id, event.message)

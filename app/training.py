@@ -46,6 +46,8 @@ class TrainingController(QObject):
         window.addToolBar(Qt.TopToolBarArea, self.toolbar)
         self.status = TrainingStatus()
         window.statusBar().addPermanentWidget(self.status)
+        window.engine_label.setText("Loading the trainer...")
+        window.engine_label.setToolTip("torch loads in the trainer process while you edit")
         self._build_menu()
 
         v = self.views

@@ -31,7 +31,8 @@ class ViewOptionsTracker(QObject):
         views.boundary.projection_changed.connect(lambda _p: self.update())
         views.feature_maps.sample_changed.connect(lambda _s: self.update())
         views.saliency.options_changed.connect(lambda _o: self.update())
-        model.events.data.connect(lambda _d: self.update())  # a drawn sample is standardised with the data
+        # the samples to pick from arrive with the run's data (after the presenters have shown them)
+        model.events.data.connect(lambda _d: self._timer.start())
 
     def visible(self, name: str) -> bool:
         dock = self.v.docks[name]

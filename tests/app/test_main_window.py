@@ -201,7 +201,7 @@ def test_iris_preview_waits_for_the_engine_then_loads_off_the_gui_thread(make_wi
     qtbot.waitUntil(lambda: not win.tasks.busy(), timeout=30000)
     assert win.data_panel.message() == ""
     assert len(win.data_panel.scatter.data) == 150
-    assert win.engine_label.text().startswith("Engine ready - ")
+    assert win.engine_label.text() == "Editor ready", "without training there is no trainer to announce"
 
 
 def test_save_then_open_gives_an_equal_design(make_window, tmp_path):
@@ -339,8 +339,9 @@ def test_recent_files_menu_lists_saved_files(make_window, tmp_path):
 def test_window_layout_comes_back_at_next_start(make_window):
     win = make_window()
     screen = win.screen().availableGeometry()  # restoreGeometry keeps windows on the screen
-    size = (screen.width() - 61, screen.height() - 83)
-    win.resize(*size)
+    win.resize(screen.width() - 61, screen.height() - 83)
+    QApplication.processEvents()
+    size = (win.width(), win.height())  # what the window could take (the screen may be small)
     win.docks["data_dock"].hide()
     win.close()
     again = make_window()

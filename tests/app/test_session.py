@@ -214,3 +214,34 @@ def test_closing_while_the_worker_imports_torch_is_instant(qtbot):
     s.close()
     assert time.perf_counter() - t0 < 1.0
     assert wait_until(lambda: _gone(pid), 2)
+
+
+def _snap(step, state="running"):
+    nan = float("nan")
+    return P.Snapshot(state, 0, step, 1, 1, nan, nan, nan, nan, 0.1, 0.0, 0.0, {})
+
+
+def test_events_keep_their_order_and_only_the_newest_waiting_snapshot_is_delivered(qtbot):
+    s = RunSession(in_thread=True)
+    s.open.update({1, 2})
+    s.training.update({1, 2})
+    seen = []
+    s.snapshot_ready.connect(lambda rid, snap: seen.append(("snap", rid, snap.step)))
+    s.run_started.connect(lambda ev: seen.append(("started", ev.run_id)))
+    s.run_ended.connect(lambda ev: seen.append(("ended", ev.run_id)))
+    data = P.RunData(info=None, y_train=None, y_val=None)
+    result = P.Result(1, 1, 0.0, 1.0, 0.0, 1.0, 0.1, "CPU", "finished all epochs", {})
+
+    def reader():  # as the reader thread receives them, while the GUI is busy
+        for ev in (P.SnapshotReady(1, _snap(5)), P.RunStarted(2, "CPU", data), P.SnapshotReady(2, _snap(1)),
+                   P.SnapshotReady(1, _snap(6)), P.SnapshotReady(2, _snap(2)), P.RunEnded(1, result, _snap(7, "finished")),
+                   P.SnapshotReady(1, _snap(8, "finished"))):
+            s._post(ev)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t.join()
+    assert wait_until(lambda: len(seen) >= 5, 5)
+    wait_until(lambda: False, 0.1)
+    assert seen == [("snap", 1, 6), ("started", 2), ("snap", 2, 2), ("ended", 1), ("snap", 1, 8)], \
+        "a run's data comes before its snapshots, a waiting snapshot is replaced by the newest, nothing overtakes an event"
