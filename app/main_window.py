@@ -24,11 +24,11 @@ from app.preview import preview
 from engine import datasets
 from engine import layers as L
 from engine.spec import Spec
-from widgets.canvas import NetworkCanvas
-from widgets.data_panel import DataPanel
-from widgets.inspector import Inspector
-from widgets.layout import auto_layout
-from widgets.palette import LayerPalette
+from widgets.editor.canvas import NetworkCanvas
+from widgets.editor.data_panel import DataPanel
+from widgets.editor.inspector import Inspector
+from widgets.editor.layout import auto_layout
+from widgets.editor.palette import LayerPalette
 
 APP_NAME = "Neural Playground"
 LAYOUT_VERSION = 2  # bump when the default dock set changes, so old saved layouts are dropped

@@ -18,13 +18,13 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from app.process_session import ProcessTrainingSession
 from app.session import TrainingSession
 from engine import spec as S
-from widgets.boundary import BoundaryView, NeuronMapView
-from widgets.evaluation import EvaluationView
-from widgets.feature_maps import FeatureMapsView
-from widgets.filters import FiltersView
-from widgets.plots import CurvesView
-from widgets.saliency import SaliencyView
-from widgets.training_bar import TrainingStatus, TrainingToolbar
+from widgets.controls.training_bar import TrainingStatus, TrainingToolbar
+from widgets.views.boundary import BoundaryView, NeuronMapView
+from widgets.views.curves import CurvesView
+from widgets.views.evaluation import EvaluationView
+from widgets.views.feature_maps import FeatureMapsView
+from widgets.views.filters import FiltersView
+from widgets.views.saliency import SaliencyView
 
 # settings that the optimiser takes while it runs; anything else is a structural change
 LIVE_FIELDS = ("lr", "momentum", "weight_decay")

@@ -10,7 +10,7 @@ from app.document import copy_payload, read_design
 from app.file_ops import EXAMPLES_DIR
 from engine.spec import DatasetSpec, LayerSpec, Spec, dumps, load
 from tests.app.conftest import chain_spec
-from widgets.palette import layer_mime
+from widgets.editor.palette import layer_mime
 
 
 def _drop(view, mime, pos: QPoint):

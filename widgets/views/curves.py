@@ -14,7 +14,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from widgets import pyside_fix
 
@@ -115,6 +125,11 @@ class CurvesView(QWidget):
         self.latest_label = QLabel(self)
         self.latest_label.setTextFormat(Qt.TextFormat.RichText)
         self.latest_label.setToolTip("Latest epoch: train / validation")
+        # Wraps instead of running under the checkbox: a label that cannot wrap claims its whole text
+        # width as its minimum, and a narrow dock then paints the controls over it.
+        self.latest_label.setWordWrap(True)
+        self.latest_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.latest_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.log_check = QCheckBox("Log loss", self)
         self.log_check.setToolTip("Logarithmic loss axis (epochs with a zero or missing loss are left out)")
         self.export_button = QPushButton("Export CSV…", self)
@@ -320,10 +335,11 @@ class CurvesView(QWidget):
         ep = self.latest_text().split("  ")[0]
         t = lambda s: f"<span style='color:{TRAIN_COLOR}'>{s}</span>"
         v = lambda s: f"<span style='color:{VAL_COLOR}'>{s}</span>"
-        self.latest_label.setText(
-            f"<span style='color:{_TEXT}'><b>{ep}</b>&nbsp;&nbsp; loss {t(_fmt_loss(last['train_loss']))} / "
-            f"{v(_fmt_loss(last['val_loss']))}&nbsp;&nbsp; acc {t(_fmt_acc(last['train_acc']))} / "
-            f"{v(_fmt_acc(last['val_acc']))}</span>")
+        # Each group stays on one line (&nbsp; inside); a narrow dock wraps between groups.
+        groups = (f"<b>{ep.replace(' ', '&nbsp;')}</b>",
+                  f"loss&nbsp;{t(_fmt_loss(last['train_loss']))}&nbsp;/&nbsp;{v(_fmt_loss(last['val_loss']))}",
+                  f"acc&nbsp;{t(_fmt_acc(last['train_acc']))}&nbsp;/&nbsp;{v(_fmt_acc(last['val_acc']))}")
+        self.latest_label.setText(f"<span style='color:{_TEXT}'>{'&nbsp; '.join(groups)}</span>")
 
     # ---- handlers -----------------------------------------------------------------------------
     def _on_log_check_toggled(self, checked: bool) -> None:

@@ -13,7 +13,10 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
-from widgets.image_grid import ColorBar, ImageView, image_to_rgb01, lut, map_argb, rgb_to_argb, symmetric_limit
+from widgets.paint.colorbar import ColorBar
+from widgets.paint.colormaps import map_argb, map_rgb, symmetric_limit
+from widgets.paint.images import image_to_rgb01, rgb_to_argb
+from widgets.views.image_grid import ImageView
 
 METHODS: tuple[tuple[str, str, str], ...] = (
     ("gradient", "Gradient (vanilla)", "|d score / d pixel|, max over channels: where a tiny change moves the score most."),
@@ -277,8 +280,7 @@ class SaliencyView(QWidget):
         # unimportant pixels keep the input visible.
         gray = base.mean(axis=-1, keepdims=True)
         under = 0.06 + 0.6 * np.repeat(gray, 3, axis=-1)  # darker than the input so light colours still show
-        idx = np.rint(((np.nan_to_num(attr) - lo) / (hi - lo)) * (len(lut(cmap)) - 1)).clip(0, len(lut(cmap)) - 1)
-        heat = lut(cmap)[idx.astype(np.intp)].astype(np.float32) / 255.0
+        heat = map_rgb(np.nan_to_num(attr), cmap, lo, hi).astype(np.float32) / 255.0
         a = (self.alpha() * np.sqrt(norm))[..., None]  # sqrt: faint but real attributions stay visible
         self.overlay_view.set_argb(rgb_to_argb(under * (1 - a) + heat * a))
 

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 from engine import layers as L
 from engine import spec as S
 from engine.datasets import describe
-from widgets.inspector import Inspector, LogSpinBox
+from widgets.editor.inspector import Inspector, LogSpinBox
 
 
 def _spec():

@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import Qt
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
 
-from widgets.evaluation import EvaluationView
+from widgets.views.evaluation import EvaluationView
 
 K = 4
 NAMES = ["cat", "dog", "frog", "ship"]
@@ -114,3 +114,34 @@ def test_many_classes_still_render(view):
     view.set_confusion(m, None, None, [f"class {i}" for i in range(40)])
     view.grab()
     np.testing.assert_array_equal(view.displayed_confusion(), m)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_axis_titles_fit_whole_at_the_default_dock_size(qtbot, k):
+    """At about 380 x 300 (the dock's default size) both axis titles are painted whole, inside the matrix widget."""
+    from PySide6.QtGui import QFontMetrics
+
+    from widgets.views.evaluation import LEFT_TITLE, TOP_TITLE
+
+    v = EvaluationView()
+    qtbot.addWidget(v)
+    v.resize(380, 300)
+    v.show()
+    qtbot.waitExposed(v)
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 200)
+    pred = np.where(rng.random(200) < 0.8, y, rng.integers(0, k, 200))
+    m = confusion_matrix(y, pred, labels=range(k))
+    v.set_confusion(m, None, None, [f"class {i}" for i in range(k)])
+    v.set_misclassified(rng.random((20, 1, 8, 8)).astype(np.float32), y[:20], pred[:20])
+    v.grab()
+    mw = v.matrix_widget
+    fm = QFontMetrics(mw._title_font)
+    titles = mw.painted_titles
+    assert set(titles) == {TOP_TITLE, LEFT_TITLE}
+    assert mw.rect().contains(titles[TOP_TITLE]) and mw.rect().contains(titles[LEFT_TITLE])
+    assert titles[TOP_TITLE].width() >= fm.horizontalAdvance(TOP_TITLE)  # whole word, not clipped
+    assert titles[LEFT_TITLE].height() >= fm.horizontalAdvance(LEFT_TITLE)  # rotated: the text runs vertically
+    x0 = mw.cell_rect(0, 0).x()
+    assert titles[LEFT_TITLE].right() < x0 - mw._label_w + 4  # left of the class labels, not over them
+    assert titles[TOP_TITLE].bottom() < mw.cell_rect(0, 0).y() - fm.height()  # above the column labels

@@ -5,8 +5,8 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor, QHelpEvent
 from PySide6.QtWidgets import QToolTip
 
-from widgets.colormaps import TF_BLUE, TF_ORANGE, TF_WHITE
-from widgets.filters import FiltersView
+from widgets.paint.palette import TF_BLUE, TF_ORANGE, TF_WHITE
+from widgets.views.filters import FiltersView
 
 
 def _weights(seed=0):

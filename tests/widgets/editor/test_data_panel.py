@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
 
 from engine import datasets
-from widgets.data_panel import CLASS_COLORS, DataPanel, PathEdit, image_grid
+from widgets.editor.data_panel import CLASS_COLORS, DataPanel, PathEdit, image_grid
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, 
 
 from engine.layers import REGISTRY, Report, fmt_shape, would_cycle
 from engine.spec import Spec
-from widgets.canvas_items import (
+from widgets.editor.canvas_items import (
     ERROR_COLOR,
     MUTED_COLOR,
     NODE_H,
@@ -31,8 +31,8 @@ from widgets.canvas_items import (
     curve_path,
     guarded,
 )
-from widgets.icons import kind_color
-from widgets.palette import LAYER_MIME, parse_layer_mime
+from widgets.editor.icons import kind_color
+from widgets.editor.palette import LAYER_MIME, parse_layer_mime
 
 MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
 MAX_WEIGHT_LINES = 1024  # above this an edge's weights are not drawn (unreadable and slow)

@@ -7,8 +7,8 @@ from PySide6.QtGui import QDrag, QImage, QTextDocument
 from PySide6.QtTest import QTest
 
 from engine.layers import ACTIVATION_FORMULAS, ACTIVATIONS, GROUPS, REGISTRY
-from widgets.icons import GROUP_COLORS, layer_icon
-from widgets.palette import LAYER_MIME, LayerPalette, layer_mime, parse_layer_mime
+from widgets.editor.icons import GROUP_COLORS, layer_icon
+from widgets.editor.palette import LAYER_MIME, LayerPalette, layer_mime, parse_layer_mime
 
 
 def plain(rich: str) -> str:

@@ -15,15 +15,19 @@ from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from widgets.image_grid import ACCENT, TileGrid, images_to_argb, lut, qimage, rgb_to_argb
+from widgets.paint.colormaps import lut
+from widgets.paint.images import images_to_argb, qimage, rgb_to_argb
+from widgets.paint.palette import SELECTION_COLOR
+from widgets.views.image_grid import TileGrid
 
 MAX_MISCLASSIFIED = 64
+TOP_TITLE, LEFT_TITLE = "Predicted", "True"  # short: they must fit over a small matrix in a small dock
 ZERO_CELL = QColor("#F3F4F6")
 
 
 def _rgb(table: np.ndarray, t: float) -> QColor:
     i = int(round(min(max(t, 0.0), 1.0) * (len(table) - 1)))
-    r, g, b = (int(v) for v in table[i])
+    r, g, b = (int(v) for v in table[i][:3])
     return QColor(r, g, b)
 
 
@@ -53,6 +57,9 @@ class ConfusionMatrixWidget(QWidget):
         self._small = QFont(self.font())
         self._small.setPointSizeF(max(6.5, self.font().pointSizeF() * 0.85))
         self._label_w = 20
+        self._title_font = QFont(self._small)
+        self._title_font.setBold(True)
+        self.painted_titles: dict[str, QRect] = {}  # axis title -> where its text was drawn (widget coords)
         self.painted_cells: dict[tuple[int, int], str] = {}  # what the last paint wrote, for tests
         self.painted_accuracy: dict[int, str] = {}
 
@@ -77,7 +84,7 @@ class ConfusionMatrixWidget(QWidget):
         k = max(1, len(self._m))
         fm = QFontMetrics(self._small)
         label_w = self._label_w
-        title_h = fm.height() + 4
+        title_h = QFontMetrics(self._title_font).height() + 4  # the rotated left title's column, too
         bar_w = 92
         avail_w = self.width() - (title_h + label_w) - bar_w - 16
         avail_h = self.height() - (title_h + fm.height() + 6) - 6
@@ -127,7 +134,7 @@ class ConfusionMatrixWidget(QWidget):
         # 14 mistakes look worse than 1 (the diagonal keeps the plain row fraction).
         off = frac * (1 - np.eye(k))
         off_top = float(off.max()) if off.size and off.max() > 0 else 1.0
-        blues, oranges = lut("blues"), lut("oranges")
+        blues, oranges = lut("blues")[:, :3], lut("oranges")[:, :3]
         diag = np.eye(k, dtype=bool)
         shade = np.where(diag, frac, frac / off_top)
         # Start a little into the map so a single mistake is visible against an empty cell.
@@ -160,7 +167,7 @@ class ConfusionMatrixWidget(QWidget):
         for i in range(k + 1):
             p.drawLine(x0 + i * cell, y0, x0 + i * cell, y0 + k * cell)
             p.drawLine(x0, y0 + i * cell, x0 + k * cell, y0 + i * cell)
-        for cellpos, color in ((self._hover, QColor(0, 0, 0, 110)), (self._marked, ACCENT)):
+        for cellpos, color in ((self._hover, QColor(0, 0, 0, 110)), (self._marked, SELECTION_COLOR)):
             if cellpos is not None:
                 p.setPen(QPen(color, 2))
                 p.setBrush(Qt.BrushStyle.NoBrush)
@@ -179,19 +186,7 @@ class ConfusionMatrixWidget(QWidget):
             name = self._names[i] if i < len(self._names) else str(i)
             p.drawText(QRect(x0 + i * cell - 20, y0 - fm.height() - 3, cell + 40, fm.height()), Qt.AlignmentFlag.AlignHCenter
                        | Qt.AlignmentFlag.AlignBottom, fm.elidedText(name, Qt.TextElideMode.ElideRight, max(cell + 8, 12)))
-        # Axis titles.
-        title_font = QFont(self._small)
-        title_font.setBold(True)
-        p.setFont(title_font)
-        p.setPen(muted)
-        p.drawText(QRect(x0, 0, k * cell, fm.height() + 2), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                   "predicted class")
-        p.save()
-        p.translate(max(2, x0 - label_w - fm.height() - 2), y0 + k * cell / 2)
-        p.rotate(-90)
-        p.drawText(QRect(-k * cell // 2, 0, k * cell, fm.height() + 2), Qt.AlignmentFlag.AlignHCenter
-                   | Qt.AlignmentFlag.AlignTop, "true class")
-        p.restore()
+        self._paint_axis_titles(p, x0, y0, k * cell, label_w, muted)
 
         # Per-class accuracy bars, one per row.
         bx = x0 + k * cell + 12
@@ -217,6 +212,27 @@ class ConfusionMatrixWidget(QWidget):
                            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
                 self.painted_accuracy[t] = text
         p.end()
+
+    def _paint_axis_titles(self, p: QPainter, x0: int, y0: int, span: int, label_w: int, color: QColor) -> None:
+        """'Predicted' over the columns and 'True' (rotated) left of the rows, each centred on the matrix
+        but sized by its own text and kept inside the widget, so a small matrix never cuts them."""
+        tf = QFontMetrics(self._title_font)
+        p.setFont(self._title_font)
+        p.setPen(color)
+        th = tf.height()
+        tw = tf.horizontalAdvance(TOP_TITLE) + 4
+        x = int(min(max(0, x0 + span / 2 - tw / 2), max(0, self.width() - tw)))
+        top = QRect(x, 0, tw, th)
+        p.drawText(top, Qt.AlignmentFlag.AlignCenter, TOP_TITLE)
+        lw = tf.horizontalAdvance(LEFT_TITLE) + 4
+        cx = max(0, x0 - label_w - th - 2)
+        cy = int(min(max(lw / 2, y0 + span / 2), max(lw / 2, self.height() - lw / 2)))
+        p.save()
+        p.translate(cx, cy + lw / 2)  # rotated -90: the text runs bottom to top, its top edge at x = cx
+        p.rotate(-90)
+        p.drawText(QRect(0, 0, lw, th), Qt.AlignmentFlag.AlignCenter, LEFT_TITLE)
+        p.restore()
+        self.painted_titles = {TOP_TITLE: top, LEFT_TITLE: QRect(cx, int(cy - lw / 2), th, lw)}
 
     # ---- interaction --------------------------------------------------------------------
     def event(self, event) -> bool:
@@ -273,9 +289,11 @@ class EvaluationView(QWidget):
         font = self.accuracy_label.font()
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.accuracy_label.setFont(font)
+        self.accuracy_label.setWordWrap(True)
         self.matrix_widget = ConfusionMatrixWidget(self)
         self.mis_title = QLabel(self)
         self.mis_title.setTextFormat(Qt.TextFormat.RichText)
+        self.mis_title.setWordWrap(True)
         self.mis_title.linkActivated.connect(self._on_mis_title_link_activated)
         self.mis_grid = TileGrid(self, tile_px=56, gap=6, max_scale=8)
         self.mis_grid.setCursor(Qt.CursorShape.PointingHandCursor)

@@ -1,5 +1,5 @@
-"""Shared pieces for the CNN-insight views: colour lookup tables, numpy -> QImage, a tiled image grid,
-a single fitted image and a colour bar.
+"""Shared pieces for the CNN-insight views: a tiled image grid, a single fitted image and
+probability bars (colours and numpy -> QImage come from widgets.paint).
 
 Everything is painted with QPainter from small QImages built straight from numpy (one LUT lookup per
 update, no per-pixel Python), scaled by whole pixels without smoothing so a 3x3 kernel stays nine
@@ -9,7 +9,6 @@ between two paints cost only the numpy work (Qt coalesces ``update()`` calls).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, Signal
@@ -17,183 +16,10 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from widgets import pyside_fix
-from widgets.colormaps import weights_lut
+from widgets.paint.images import fitted_rect, qimage
+from widgets.paint.palette import SELECTION_COLOR, selection_color
 
 pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses references to True/None on every emit and void call
-
-ACCENT = QColor("#2F6FEB")  # selection / hover outline, the app's selection blue
-NAN_COLOR = (190, 190, 190)  # a NaN/inf value (diverged training) shows as flat grey, never as a colour
-
-# Anchor colours of each sequential map, interpolated linearly in sRGB (viridis and inferno
-# sampled from matplotlib's tables). "diverging" is the app-wide weights map of widgets.colormaps
-# (TF-Playground blue - white - orange, neutral exactly at the centre entry), so a weight has the
-# same colour here as on the canvas links.
-_ANCHORS: dict[str, list[tuple[int, int, int]]] = {
-    "viridis": [(68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142), (31, 158, 137),
-                (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37)],
-    "inferno": [(0, 0, 4), (31, 12, 72), (85, 15, 109), (136, 34, 106), (186, 54, 85), (227, 89, 51),
-                (249, 140, 10), (249, 201, 50), (252, 255, 164)],
-    "gray": [(0, 0, 0), (255, 255, 255)],
-    "blues": [(247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107)],
-    "oranges": [(255, 245, 235), (253, 208, 162), (253, 141, 60), (217, 72, 1), (127, 39, 4)],
-}
-LUT_SIZE = 255  # odd, so a symmetric range puts 0 exactly on the middle entry
-
-
-@cache
-def lut(name: str) -> np.ndarray:
-    """(LUT_SIZE, 3) uint8 colour table; names: diverging, viridis, inferno, gray, blues, oranges."""
-    if name == "diverging":
-        out = np.ascontiguousarray(weights_lut(LUT_SIZE)[:, :3])
-        out.setflags(write=False)
-        return out
-    if name not in _ANCHORS:
-        raise ValueError(f"colour map {name!r} is unknown - use one of diverging, {', '.join(_ANCHORS)}")
-    anchors = np.asarray(_ANCHORS[name], dtype=np.float64)
-    pos = np.linspace(0.0, 1.0, len(anchors))
-    t = np.linspace(0.0, 1.0, LUT_SIZE)
-    table = np.stack([np.interp(t, pos, anchors[:, c]) for c in range(3)], axis=1)
-    out = np.rint(table).astype(np.uint8)
-    out.setflags(write=False)
-    return out
-
-
-@cache
-def _lut32(name: str) -> np.ndarray:
-    """The LUT packed as 0xFFRRGGBB, plus one trailing NaN entry, for QImage.Format_RGB32."""
-    rgb = np.vstack([lut(name), np.asarray([NAN_COLOR], np.uint8)]).astype(np.uint32)
-    out = (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
-    out.setflags(write=False)
-    return out
-
-
-def lut_indices(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """LUT entry per value: lo -> 0, hi -> LUT_SIZE - 1 (clipped), NaN/inf -> LUT_SIZE (the grey entry)."""
-    a = np.asarray(values, dtype=np.float32)
-    span = float(hi) - float(lo)
-    scale = (LUT_SIZE - 1) / span if span > 0 and np.isfinite(span) else 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        idx = np.rint((a - np.float32(lo)) * np.float32(scale))
-        np.clip(idx, 0, LUT_SIZE - 1, out=idx)
-    finite = np.isfinite(a)
-    out = idx.astype(np.intp) if finite.all() else np.where(finite, np.nan_to_num(idx), LUT_SIZE).astype(np.intp)
-    if scale == 0.0 and span <= 0:
-        # A constant tile: with a symmetric range it is 0 -> neutral middle; otherwise the low colour.
-        out[finite] = (LUT_SIZE - 1) // 2 if lo < 0 < hi else 0
-    return out
-
-
-def map_argb(values: np.ndarray, cmap: str, lo: float, hi: float) -> np.ndarray:
-    """uint32 0xFFRRGGBB array of the same shape: ``values`` coloured with ``cmap`` over [lo, hi]."""
-    return _lut32(cmap)[lut_indices(values, lo, hi)]
-
-
-def map_rgb(values: np.ndarray, cmap: str, lo: float, hi: float) -> np.ndarray:
-    """(..., 3) uint8 RGB of ``values`` coloured with ``cmap`` over [lo, hi] (NaN -> grey)."""
-    table = np.vstack([lut(cmap), np.asarray([NAN_COLOR], np.uint8)])
-    return table[lut_indices(values, lo, hi)]
-
-
-def symmetric_limit(values: np.ndarray) -> float:
-    """max |finite value| (1.0 if there is none or it is 0), the half-width of a diverging scale."""
-    a = np.asarray(values, dtype=np.float32)
-    finite = a[np.isfinite(a)] if a.size else a
-    m = float(np.abs(finite).max()) if finite.size else 0.0
-    return m if m > 0 else 1.0
-
-
-def finite_range(values: np.ndarray) -> tuple[float, float]:
-    """(min, max) over finite values; (0, 1) when there are none."""
-    a = np.asarray(values, dtype=np.float32)
-    finite = a[np.isfinite(a)] if a.size else a
-    if not finite.size:
-        return 0.0, 1.0
-    return float(finite.min()), float(finite.max())
-
-
-def rgb_to_argb(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) floats in [0, 1] (NaN -> grey) -> uint32 0xFFRRGGBB."""
-    a = np.asarray(rgb, dtype=np.float32)
-    bad = ~np.isfinite(a).all(axis=-1)
-    u8 = np.clip(np.rint(np.nan_to_num(a) * 255.0), 0, 255).astype(np.uint32)
-    if bad.any():
-        u8[bad] = np.asarray(NAN_COLOR, np.uint32)
-    return (0xFF000000 | (u8[..., 0] << 16) | (u8[..., 1] << 8) | u8[..., 2]).astype(np.uint32)
-
-
-def image_to_rgb01(image: np.ndarray) -> np.ndarray:
-    """A (C, H, W) or (H, W) sample as (H, W, 3) floats in [0, 1] for display.
-
-    Samples are usually standardised, so the whole image is stretched min..max (one range for all
-    channels, which keeps RGB hues). 1 channel is grey, 3 are RGB, any other count shows the mean.
-    """
-    a = np.asarray(image, dtype=np.float32)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(f"an image must be (C, H, W) or (H, W), got shape {a.shape}")
-    if a.shape[0] != 3:
-        a = a.mean(axis=0, keepdims=True) if a.shape[0] else np.zeros((1,) + a.shape[1:], np.float32)
-    lo, hi = finite_range(a)
-    a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    rgb = np.moveaxis(a, 0, -1)
-    return np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb
-
-
-def images_to_argb(images: np.ndarray) -> np.ndarray:
-    """(N, h, w) uint32 ARGB of a batch (N, C, H, W), each image stretched to its own min..max (see image_to_rgb01)."""
-    a = np.asarray(images, dtype=np.float32)
-    if a.ndim == 3:
-        a = a[:, None]
-    if a.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {a.shape}")
-    if a.shape[1] != 3:
-        a = a.mean(axis=1, keepdims=True) if a.shape[1] else np.zeros((len(a), 1) + a.shape[2:], np.float32)
-    flat = a.reshape(len(a), -1)
-    ok = np.isfinite(flat)
-    lo = np.where(ok, flat, np.inf).min(axis=1) if flat.shape[1] else np.zeros(len(a), np.float32)
-    hi = np.where(ok, flat, -np.inf).max(axis=1) if flat.shape[1] else np.zeros(len(a), np.float32)
-    lo, hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 1.0)
-    span = np.where(hi > lo, hi - lo, np.inf).astype(np.float32)  # a flat image shows black
-    a = (a - lo[:, None, None, None].astype(np.float32)) / span[:, None, None, None]
-    rgb = np.moveaxis(a, 1, -1)
-    return rgb_to_argb(np.repeat(rgb, 3, axis=-1) if rgb.shape[-1] == 1 else rgb)
-
-
-def image_to_argb(image: np.ndarray) -> np.ndarray:
-    """(H, W) uint32 ARGB of a (C, H, W) or (H, W) sample (see image_to_rgb01)."""
-    return rgb_to_argb(image_to_rgb01(image))
-
-
-def qimage(argb: np.ndarray) -> QImage:
-    """An owned QImage (Format_RGB32) of a 2-D uint32 0xFFRRGGBB array."""
-    a = np.ascontiguousarray(argb, dtype=np.uint32)
-    h, w = a.shape
-    return QImage(a.data, w, h, 4 * w, QImage.Format.Format_RGB32).copy()
-
-
-def fmt_value(v: float) -> str:
-    """A compact number for scale labels and tooltips: 3 significant digits."""
-    if not np.isfinite(v):
-        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e4 or a < 1e-3:
-        return f"{v:.2e}"
-    return f"{v:.3g}"
-
-
-def fitted_rect(area: QRect, w: int, h: int) -> QRect:
-    """The largest rect of aspect w:h centred in ``area`` (whole-pixel multiples when it can be)."""
-    if w <= 0 or h <= 0 or area.width() <= 0 or area.height() <= 0:
-        return QRect()
-    s = min(area.width() / w, area.height() / h)
-    if s >= 1:
-        s = float(int(s))  # whole pixels: every source pixel becomes an equal square
-    tw, th = max(1, int(w * s)), max(1, int(h * s))
-    return QRect(area.x() + (area.width() - tw) // 2, area.y() + (area.height() - th) // 2, tw, th)
-
 
 class TileGrid(QWidget):
     """Equal-size image tiles flowed left to right, wrapping to the widget width.
@@ -446,8 +272,7 @@ class TileGrid(QWidget):
                 if text_rect.intersects(clip):
                     p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                                fm.elidedText(text, Qt.TextElideMode.ElideRight, cw))
-        for i, color, width in ((self._hover, QColor(ACCENT.red(), ACCENT.green(), ACCENT.blue(), 150), 2.0),
-                                (self._selected, ACCENT, 2.5)):
+        for i, color, width in ((self._hover, selection_color(150), 2.0), (self._selected, SELECTION_COLOR, 2.5)):
             if 0 <= i < len(self._rects):
                 p.setPen(QPen(color, width))
                 p.setBrush(Qt.BrushStyle.NoBrush)
@@ -544,72 +369,6 @@ class ImageView(QWidget):
         p.end()
 
 
-class ColorBar(QWidget):
-    """A horizontal colour scale with its low, middle (0 for a symmetric scale) and high values."""
-
-    def __init__(self, parent: QWidget | None = None, *, cmap: str = "diverging", label: str = ""):
-        super().__init__(parent)
-        self._cmap = cmap
-        self._lo, self._hi = -1.0, 1.0
-        self._label = label
-        self._strip = qimage(map_argb(np.linspace(0, 1, LUT_SIZE, dtype=np.float32)[None], cmap, 0.0, 1.0))
-        self._scaled: QImage | None = None
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(QFontMetrics(self.font()).height() + 14)
-
-    def set_range(self, lo: float, hi: float, cmap: str | None = None, label: str | None = None) -> None:
-        if cmap is not None and cmap != self._cmap:
-            self._cmap = cmap
-            self._strip = qimage(map_argb(np.linspace(0, 1, LUT_SIZE, dtype=np.float32)[None], cmap, 0.0, 1.0))
-            self._scaled = None
-        if label is not None:
-            self._label = label
-        if (float(lo), float(hi)) != (self._lo, self._hi) or cmap is not None or label is not None:
-            self._lo, self._hi = float(lo), float(hi)
-            self.update()
-
-    def range(self) -> tuple[float, float]:
-        return self._lo, self._hi
-
-    def cmap(self) -> str:
-        return self._cmap
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(220, self.height())
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        p = QPainter(self)
-        fm = QFontMetrics(self.font())
-        label_w = fm.horizontalAdvance(self._label) + 8 if self._label else 0
-        lo_text, hi_text = fmt_value(self._lo), fmt_value(self._hi)
-        side = max(fm.horizontalAdvance(lo_text), fm.horizontalAdvance(hi_text)) + 6
-        bar = QRect(label_w + side, 2, max(20, self.width() - label_w - 2 * side - 2), 8)
-        if self._scaled is None or self._scaled.size() != bar.size():
-            # Scaled and framed once per size: a paint is then a single cheap drawImage.
-            self._scaled = self._strip.scaled(bar.size(), Qt.AspectRatioMode.IgnoreAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation)
-            fp = QPainter(self._scaled)
-            fp.setPen(QPen(QColor(0, 0, 0, 70), 1))
-            fp.drawRect(self._scaled.rect().adjusted(0, 0, -1, -1))
-            fp.end()
-        p.drawImage(bar.topLeft(), self._scaled)
-        p.setPen(self.palette().color(self.foregroundRole()))
-        ty = bar.bottom() + 2
-        th = fm.height()
-        if self._label:
-            p.drawText(QRect(0, 0, label_w, self.height()), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                       self._label)
-        p.drawText(QRect(label_w, 0, side - 4, bar.height() + 4), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                   lo_text)
-        p.drawText(QRect(bar.right() + 5, 0, side, bar.height() + 4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                   hi_text)
-        if self._lo < 0 < self._hi:
-            x = bar.x() + int(bar.width() * (-self._lo) / (self._hi - self._lo))
-            p.drawLine(x, bar.bottom() + 1, x, bar.bottom() + 3)
-            p.drawText(QRect(x - 20, ty, 40, th), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, "0")
-        p.end()
-
-
 class ProbabilityBars(QWidget):
     """Class probabilities as a compact horizontal bar list; the predicted class is highlighted.
 
@@ -669,7 +428,7 @@ class ProbabilityBars(QWidget):
             track = QRect(name_w, y + 3, bar_w, self._row_h - 6)
             p.fillRect(track, QColor(0, 0, 0, 18))
             fill = QRect(track.x(), track.y(), int(round(track.width() * min(max(prob, 0.0), 1.0))), track.height())
-            p.fillRect(fill, ACCENT if top else QColor("#9AA7BD"))
+            p.fillRect(fill, SELECTION_COLOR if top else QColor("#9AA7BD"))
             if self._marked == row:
                 p.setPen(QPen(QColor("#1C8C4E"), 2))
                 p.drawRect(track.adjusted(0, 0, -1, -1))

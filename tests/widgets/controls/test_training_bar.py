@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow
 
-from widgets.training_bar import TrainingStatus, TrainingToolbar, format_elapsed, format_rate
+from widgets.controls.training_bar import TrainingStatus, TrainingToolbar, format_elapsed, format_rate
 
 # What a user may press in each state, written out from the brief (not read from the widget's table).
 EXPECTED = {

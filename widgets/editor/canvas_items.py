@@ -1,6 +1,6 @@
 """Graphics items of the network canvas: node cards, ports, edges, live thumbnails and weight lines.
 
-Items only draw and report geometry; the NetworkCanvas (widgets/canvas.py) owns the interaction
+Items only draw and report geometry; the NetworkCanvas (widgets/editor/canvas.py) owns the interaction
 and the signals. Items tell their canvas about changes through a small host interface:
 ``_on_node_item_moved(node)``, ``_on_strip_unit_hovered(node_id, index)``,
 ``_on_strip_unit_clicked(node_id, index)``.
@@ -29,7 +29,9 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsLineItem, QStyleOptionGrap
 
 from engine.layers import REGISTRY, describe_params
 from widgets import pyside_fix
-from widgets.icons import kind_color, paint_glyph
+from widgets.editor.icons import kind_color, paint_glyph
+from widgets.paint.colormaps import map_argb
+from widgets.paint.palette import SELECTION_COLOR, TF_BLUE, TF_ORANGE
 
 pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses a reference to None on every void call (each paint)
 
@@ -37,14 +39,14 @@ NODE_W, NODE_H, HEADER_H = 184.0, 68.0, 24.0
 PORT_R = 5.0
 Z_EDGE, Z_WEIGHTS, Z_NODE, Z_OVERLAY = 0.0, 1.0, 2.0, 10.0
 
-SELECT_COLOR = QColor("#1E88E5")
+SELECT_COLOR = SELECTION_COLOR  # the app-wide selection blue (widgets.paint)
 ERROR_COLOR = QColor("#D93025")
 WARNING_COLOR = QColor("#F29900")
 EDGE_COLOR = QColor("#8C94A3")
 TEXT_COLOR = QColor("#252A34")
 MUTED_COLOR = QColor("#6B7280")
-POSITIVE_COLOR = QColor("#F59322")  # orange: positive weights / activations (TensorFlow Playground colours)
-NEGATIVE_COLOR = QColor("#0877BD")  # blue: negative
+POSITIVE_COLOR = QColor(TF_ORANGE)  # orange: positive weights / activations (TensorFlow Playground colours)
+NEGATIVE_COLOR = QColor(TF_BLUE)  # blue: negative
 
 _FALLBACK_DESC = {
     "Input": "from the dataset", "Output": "logits per class", "Flatten": "to a flat vector",
@@ -93,25 +95,10 @@ def _fonts():
 
 # ---- colour map for live thumbnails --------------------------------------------------------
 
-def _build_lut() -> np.ndarray:
-    """256 ARGB32 colours for values -1..1: blue, white at 0, orange."""
-    t = np.linspace(-1.0, 1.0, 256)
-    white = np.array([255.0, 255.0, 255.0])
-    pos = np.array([POSITIVE_COLOR.red(), POSITIVE_COLOR.green(), POSITIVE_COLOR.blue()], float)
-    neg = np.array([NEGATIVE_COLOR.red(), NEGATIVE_COLOR.green(), NEGATIVE_COLOR.blue()], float)
-    a = np.abs(t)[:, None]
-    rgb = np.where(t[:, None] >= 0, white + (pos - white) * a, white + (neg - white) * a).round().astype(np.uint32)
-    return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
-
-
-_LUT = _build_lut()
-
-
 def heat_images(arr: np.ndarray) -> list[QImage]:
     """One QImage per unit of ``arr`` (units, h, w) with values in [-1, 1] (or [0, 1]); NaN shows as 0."""
     a = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    idx = np.clip(np.rint((np.clip(a, -1.0, 1.0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    px = np.ascontiguousarray(_LUT[idx])
+    px = np.ascontiguousarray(map_argb(a, "diverging", -1.0, 1.0))
     _, h, w = px.shape
     # .copy() detaches each image from the numpy buffer, which is freed when this returns.
     return [QImage(px[i].data, w, h, w * 4, QImage.Format.Format_ARGB32).copy() for i in range(px.shape[0])]

@@ -11,7 +11,8 @@ from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from widgets.image_grid import fitted_rect, map_argb, qimage
+from widgets.paint.colormaps import map_argb
+from widgets.paint.images import fitted_rect, qimage
 
 HIRES = 224  # side of the hidden canvas the strokes are painted on, in pixels (at least)
 EMIT_INTERVAL_MS = 60  # while drawing, drawing_changed at most ~16 times a second

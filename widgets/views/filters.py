@@ -16,7 +16,10 @@ import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from widgets.image_grid import ColorBar, TileGrid, finite_range, fmt_value, map_argb, rgb_to_argb, symmetric_limit
+from widgets.paint.colorbar import ColorBar, fmt_value
+from widgets.paint.colormaps import finite_range, map_argb, symmetric_limit
+from widgets.paint.images import rgb_to_argb
+from widgets.views.image_grid import TileGrid
 
 MODE_ALL = "all"
 MODE_MEAN = "mean"

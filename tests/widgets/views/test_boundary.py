@@ -5,18 +5,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 
-from widgets.boundary import BoundaryView, NeuronMapView
-from widgets.colormaps import (
-    TF_BLUE,
-    TF_ORANGE,
-    blend_classes,
-    class_colors,
-    diverging_lut,
-    hex_to_rgb,
-    neuron_rgba,
-    sequential_lut,
-    to_rgba,
-)
+from widgets.paint.colormaps import neuron_rgba
+from widgets.paint.palette import class_colors, hex_to_rgb
+from widgets.views.boundary import BoundaryView, NeuronMapView
 
 EXT = (-2.0, 2.0, -2.0, 2.0)
 
@@ -247,31 +238,3 @@ def test_neuron_map_is_symmetric_around_zero(qtbot):
     np.testing.assert_array_equal(neuron_rgba(values, 60.0), nm.image_rgba())  # the canvas thumbnails' helper agrees
     nm.clear()
     assert nm.image_rgba() is None
-
-
-# ---- colour maps ---------------------------------------------------------------------------
-
-def test_lut_mapping_ends_and_middle():
-    lut = diverging_lut()
-    rgba = to_rgba(np.array([0.0, 0.5, 1.0, np.nan, -3.0, 7.0]), lut, 0.0, 1.0)
-    assert tuple(rgba[0, :3]) == hex_to_rgb(TF_BLUE) and tuple(rgba[2, :3]) == hex_to_rgb(TF_ORANGE)
-    assert tuple(rgba[1, :3]) == tuple(lut[len(lut) // 2, :3]) and rgba[1, :3].min() > 240  # exactly the white entry
-    assert rgba[3, 3] == 0  # NaN is transparent
-    assert tuple(rgba[4]) == tuple(rgba[0]) and tuple(rgba[5]) == tuple(rgba[2])  # clipped
-
-
-def test_blend_classes_matches_a_hand_computation():
-    colors = class_colors(3)
-    p = np.array([[0.7, 0.2, 0.1]], np.float32)
-    got = blend_classes(p, colors, opacity=0.5)[0, :3].astype(float)
-    hue = 0.7 * colors[0] + 0.2 * colors[1] + 0.1 * colors[2]
-    strength = (0.7 - 1 / 3) / (2 / 3) * 0.5
-    np.testing.assert_allclose(got, hue * strength + 255 * (1 - strength), atol=1)
-
-
-def test_sequential_lut_runs_dark_to_bright():
-    lut = sequential_lut("inferno")
-    assert lut.shape == (256, 4) and lut.dtype == np.uint8
-    assert lut[0, :3].sum() < 60 and lut[-1, :3].sum() > 600
-    with pytest.raises(ValueError, match="unknown colour map"):
-        sequential_lut("no-such-map")

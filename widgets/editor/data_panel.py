@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import datasets
-from widgets.colormaps import CLASS_COLORS  # the same class colours as the decision boundary
+from widgets.paint.palette import CLASS_COLORS  # the same class colours as the decision boundary
 
 MAX_POINTS = 3000  # preview subsample: enough to see the shape, cheap to draw
 MAX_IMAGES = 64

@@ -28,8 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.draw_pad import DrawPad
-from widgets.image_grid import ProbabilityBars, TileGrid, finite_range, fmt_value, image_to_argb, images_to_argb, map_argb
+from widgets.paint.colorbar import fmt_value
+from widgets.paint.colormaps import finite_range, map_argb
+from widgets.paint.images import image_to_argb, images_to_argb
+from widgets.views.draw_pad import DrawPad
+from widgets.views.image_grid import ProbabilityBars, TileGrid
 
 MAX_CHANNELS = 64  # per layer; more tiles than this is a wall of noise and slow to update
 TILE_PX = 56

@@ -1,6 +1,6 @@
 """The network canvas: shows a design, turns mouse/keyboard/drops into intents, draws live hooks.
 
-Also covers widgets/layout.auto_layout. Expected shapes and parameter counts are worked out by
+Also covers widgets/editor/layout.auto_layout. Expected shapes and parameter counts are worked out by
 hand here (not taken from the engine's report) so the card text is checked independently.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from PySide6.QtWidgets import QApplication
 from engine import datasets
 from engine import layers as L
 from engine.spec import DatasetSpec, EdgeSpec, LayerSpec, Spec
-from widgets.canvas import NetworkCanvas, edge_refusal
-from widgets.canvas_items import ERROR_COLOR, NEGATIVE_COLOR, NODE_H, NODE_W, POSITIVE_COLOR, WARNING_COLOR
-from widgets.layout import auto_layout
-from widgets.palette import layer_mime
+from widgets.editor.canvas import NetworkCanvas, edge_refusal
+from widgets.editor.canvas_items import ERROR_COLOR, NEGATIVE_COLOR, NODE_H, NODE_W, POSITIVE_COLOR, WARNING_COLOR
+from widgets.editor.layout import auto_layout
+from widgets.editor.palette import layer_mime
 
 LEFT, NOMOD = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
 

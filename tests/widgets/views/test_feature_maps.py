@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from widgets.feature_maps import MAX_CHANNELS, FeatureMapsView
+from widgets.views.feature_maps import MAX_CHANNELS, FeatureMapsView
 
 VIRIDIS_LOW, VIRIDIS_HIGH = QColor(68, 1, 84), QColor(253, 231, 37)  # matplotlib's viridis end points
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 
-from widgets.plots import CurvesView
+from widgets.views.curves import CurvesView
 
 
 def fake_history(n: int, seed: int = 0, lr: bool = True) -> dict[str, np.ndarray]:
@@ -141,7 +141,7 @@ def test_export_button_asks_the_app_and_the_dialog_path_writes(qtbot, view, tmp_
     assert view.export_via_dialog() == str(target)
     assert len(_read_csv(target)[1]) == 3
     warnings = []
-    monkeypatch.setattr("widgets.plots.QMessageBox.warning", lambda *a: warnings.append(a[2]))
+    monkeypatch.setattr("widgets.views.curves.QMessageBox.warning", lambda *a: warnings.append(a[2]))
     monkeypatch.setattr(view, "choose_export_path", lambda: str(tmp_path / "missing" / "run.csv"))
     assert view.export_via_dialog() is None
     assert warnings and "missing" in warnings[0]
@@ -155,3 +155,22 @@ def test_history_without_validation_or_epochs_is_drawn_without_error(view):
     assert "–" in view.latest_text()  # no validation value yet
     view.update_history({})
     assert view.latest_text() == "no epochs yet"
+
+
+@pytest.mark.parametrize("width", [300, 380, 560, 900])
+def test_header_never_overlaps_the_log_checkbox_or_export_button(qtbot, width):
+    """Once losses are shown the latest-values line wraps instead of running under the controls."""
+    v = CurvesView()
+    qtbot.addWidget(v)
+    v.resize(width, 300)
+    v.show()
+    qtbot.waitExposed(v)
+    h = fake_history(12)
+    h["epoch"] = h["epoch"] / 7  # fractional epochs make the longest header ("epoch 1.71429 ...")
+    h["train_loss"] = h["train_loss"] * 1e-4  # "1.23e-05" style losses, the widest numbers
+    v.update_history(h)
+    qtbot.wait(20)
+    label, check, button = v.latest_label.geometry(), v.log_check.geometry(), v.export_button.geometry()
+    assert not label.intersects(check) and not label.intersects(button) and not check.intersects(button)
+    assert v.latest_label.heightForWidth(label.width()) <= label.height()  # the whole text is shown
+    assert label.right() < check.left() and v.rect().contains(button)

@@ -4,8 +4,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from widgets.colormaps import TF_WHITE
-from widgets.saliency import SaliencyView
+from widgets.paint.palette import TF_WHITE
+from widgets.views.saliency import SaliencyView
 
 NAMES = [str(i) for i in range(10)]
 INFERNO_LOW, INFERNO_HIGH = QColor(0, 0, 4), QColor(252, 255, 164)  # matplotlib's inferno end points

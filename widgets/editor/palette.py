@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWi
 
 from engine.layers import ACTIVATION_FORMULAS, ACTIVATIONS, GROUPS, REGISTRY, kinds_in_group
 from widgets import pyside_fix
-from widgets.canvas_items import guarded
-from widgets.icons import ACTIVATION_NAMES, kind_color, layer_icon, paint_glyph
+from widgets.editor.canvas_items import guarded
+from widgets.editor.icons import ACTIVATION_NAMES, kind_color, layer_icon, paint_glyph
 
 pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses a reference to None on every void call
 

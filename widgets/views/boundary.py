@@ -12,24 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from widgets import pyside_fix
-from widgets.colormaps import (
-    BACKGROUND_ALPHA,
-    TF_BLUE,
-    TF_ORANGE,
-    blend_classes,
-    class_colors,
-    faded,
-    neuron_rgba,
-    probability_lut,
-    rgb_to_hex,
-    symmetric_limit,
-    to_rgba,
-    weights_lut,
-)
+from widgets.paint.colorbar import ColorBar, paint_color_strip
+from widgets.paint.colormaps import blend_classes, neuron_rgba, symmetric_limit, to_rgba
+from widgets.paint.palette import BACKGROUND_ALPHA, TF_BLUE, TF_ORANGE, class_colors, rgb_to_hex
 
 pyside_fix.install()  # PySide6 6.12 on Python 3.11 loses references to True/None on every emit
 
@@ -68,17 +57,6 @@ def _pixel_rect(extent, shape) -> QRectF:
     return QRectF(xmin - dx / 2, ymin - dy / 2, (xmax - xmin) + dx, (ymax - ymin) + dy)
 
 
-
-def _paint_gradient_bar(p: QPainter, bar: QRectF, lut, stops) -> None:
-    """A rounded colour-bar swatch sampled from ``lut`` at ``stops``; leaves the text pen set."""
-    grad = QLinearGradient(bar.topLeft(), bar.topRight())
-    for t in stops:
-        r, g, b, _ = (int(v) for v in lut[int(round(t * (len(lut) - 1)))])
-        grad.setColorAt(t, QColor(r, g, b))
-    p.setPen(QPen(QColor("#c4c7c5"), 1))
-    p.setBrush(QBrush(grad))
-    p.drawRoundedRect(bar, 3, 3)
-    p.setPen(_TEXT)
 
 class SmoothImageItem(pg.ImageItem):
     """An ImageItem drawn with bilinear filtering: a 100 x 100 grid shown large looks smooth, as in
@@ -159,7 +137,6 @@ class _ColorKey(QWidget):
         super().__init__(parent)
         self.names: list[str] = ["class 0", "class 1"]
         self.colors: list[QColor] = [QColor(TF_BLUE), QColor(TF_ORANGE)]
-        self.lut = probability_lut()
         self.show_markers = True
         self.setMinimumHeight(34)
 
@@ -196,7 +173,8 @@ class _ColorKey(QWidget):
             x0, x1 = 6, right
             left_name = right_name = ""
         bar = QRectF(x0, 5, x1 - x0, 10)
-        _paint_gradient_bar(p, bar, self.lut, (0.0, 0.25, 0.5, 0.75, 1.0))
+        paint_color_strip(p, bar, "plane")
+        p.setPen(_TEXT)
         baseline = bar.center().y() + fm.ascent() / 2 - 1
         p.drawText(QPointF(6, baseline), left_name)
         p.drawText(QPointF(x1 + 8, baseline), right_name)
@@ -271,7 +249,6 @@ class BoundaryView(QWidget):
         self._last_points: tuple | None = None
         self._n_classes = 2
         self._colors = class_colors(2)
-        self._lut = probability_lut()
 
         self._build_projection_row()
         self._build_plot()
@@ -511,7 +488,7 @@ class BoundaryView(QWidget):
         if self.discretize_check.isChecked() or k > 2:
             rgba = blend_classes(p, class_colors(k), BACKGROUND_ALPHA, discretize=self.discretize_check.isChecked())
         else:
-            rgba = to_rgba(p[..., 1], self._lut, 0.0, 1.0)
+            rgba = to_rgba(p[..., 1], "plane", 0.0, 1.0)
         self._rgba = rgba
         self.image_item.setImage(rgba, autoLevels=False)
 
@@ -617,7 +594,6 @@ class NeuronMapView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._lut = faded(weights_lut())
         self._rgba: np.ndarray | None = None
         self._extent = None
         self._shape = None
@@ -633,7 +609,7 @@ class NeuronMapView(QWidget):
         self.image_item = SmoothImageItem(axisOrder="row-major")
         self.plot.addItem(self.image_item)
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
-        self.key = _ScaleKey(self._lut, self)
+        self.key = ColorBar(self, cmap="plane", small=True)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(2)
@@ -661,7 +637,7 @@ class NeuronMapView(QWidget):
             self.image_item.setRect(_pixel_rect(ext, v.shape))
             self.plot.setRange(xRange=(ext[0], ext[1]), yRange=(ext[2], ext[3]), padding=0)
         self.title_label.setText(str(title))
-        self.key.set_limit(m)
+        self.key.set_range(-m, m)
 
     def image_rgba(self) -> np.ndarray | None:
         return self._rgba
@@ -670,40 +646,4 @@ class NeuronMapView(QWidget):
         self._rgba = None
         self.image_item.clear()
         self.title_label.setText("Hover or click a unit to see its output over the input plane")
-        self.key.set_limit(None)
-
-
-class _ScaleKey(QWidget):
-    """A thin ±limit gradient under a neuron map."""
-
-    def __init__(self, lut: np.ndarray, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.lut = lut
-        self.limit: float | None = None
-        self.setFixedHeight(26)
-
-    def set_limit(self, limit: float | None) -> None:
-        self.limit = limit
-        self.update()
-
-    def text(self) -> str:
-        return "" if self.limit is None else f"-{self.limit:.3g} … 0 … +{self.limit:.3g}"
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.limit is None:
-            return
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF() - 1, 7))
-        p.setFont(font)
-        fm = p.fontMetrics()
-        lo, hi = f"-{self.limit:.3g}", f"+{self.limit:.3g}"
-        x0 = 6 + fm.horizontalAdvance(lo) + 6
-        x1 = self.width() - 6 - fm.horizontalAdvance(hi) - 6
-        bar = QRectF(x0, 8, max(x1 - x0, 10), 9)
-        _paint_gradient_bar(p, bar, self.lut, (0.0, 0.5, 1.0))
-        baseline = bar.center().y() + fm.ascent() / 2 - 1
-        p.drawText(QPointF(6, baseline), lo)
-        p.drawText(QPointF(bar.right() + 6, baseline), hi)
-        p.end()
+        self.key.set_range(None, None)
