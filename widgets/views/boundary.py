@@ -590,7 +590,14 @@ def _same_points(a: tuple, b: tuple) -> bool:
 
 
 class NeuronMapView(QWidget):
-    """One unit's output over the input plane, symmetric diverging colours around zero (TF Playground)."""
+    """One unit's output over the input plane, symmetric diverging colours around zero (TF Playground).
+
+    Without a map (nothing hovered yet, or image data, which has no 2-D input plane) it says what
+    it is for instead of showing an empty plot.
+    """
+
+    PLACEHOLDER = ("Hover a unit in a Dense layer's card to see what it responds to \u2013 "
+                   "available for 2-D data")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -610,12 +617,18 @@ class NeuronMapView(QWidget):
         self.plot.addItem(self.image_item)
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
         self.key = ColorBar(self, cmap="plane", small=True)
+        self.placeholder = QLabel(self.PLACEHOLDER, self)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color:#80868b; padding: 16px;")
+        self.placeholder.setMinimumWidth(120)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(2)
         lay.addWidget(self.title_label)
         lay.addWidget(self.plot_box, 1)
         lay.addWidget(self.key)
+        lay.addWidget(self.placeholder, 1)
         self.clear()
 
     def set_map(self, values: np.ndarray, extent, title: str = "", limit: float | None = None) -> None:
@@ -638,12 +651,26 @@ class NeuronMapView(QWidget):
             self.plot.setRange(xRange=(ext[0], ext[1]), yRange=(ext[2], ext[3]), padding=0)
         self.title_label.setText(str(title))
         self.key.set_range(-m, m)
+        self._show_map(True)
 
     def image_rgba(self) -> np.ndarray | None:
         return self._rgba
 
+    def has_map(self) -> bool:
+        return self._rgba is not None
+
+    def set_placeholder(self, text: str) -> None:
+        """What the empty view says (the app may explain why there is no map, e.g. for image data)."""
+        self.placeholder.setText(text)
+
     def clear(self) -> None:
         self._rgba = None
         self.image_item.clear()
-        self.title_label.setText("Hover or click a unit to see its output over the input plane")
+        self.title_label.setText("")
         self.key.set_range(None, None)
+        self._show_map(False)
+
+    def _show_map(self, shown: bool) -> None:
+        for w in (self.title_label, self.plot_box, self.key):
+            w.setVisible(shown)
+        self.placeholder.setVisible(not shown)

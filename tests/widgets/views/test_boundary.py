@@ -238,3 +238,19 @@ def test_neuron_map_is_symmetric_around_zero(qtbot):
     np.testing.assert_array_equal(neuron_rgba(values, 60.0), nm.image_rgba())  # the canvas thumbnails' helper agrees
     nm.clear()
     assert nm.image_rgba() is None
+
+
+def test_neuron_map_without_a_map_explains_itself_instead_of_an_empty_plot(qtbot):
+    nm = NeuronMapView()
+    qtbot.addWidget(nm)
+    nm.resize(300, 340)
+    nm.show()
+    qtbot.waitExposed(nm)
+    assert not nm.has_map()
+    assert nm.placeholder.isVisible() and not nm.plot_box.isVisible() and not nm.key.isVisible()
+    assert "Dense layer" in nm.placeholder.text() and "2-D data" in nm.placeholder.text()
+    gx, _ = grid(20)
+    nm.set_map(gx, EXT, "dense1 · unit 0")
+    assert nm.has_map() and nm.plot_box.isVisible() and not nm.placeholder.isVisible()
+    nm.clear()
+    assert nm.placeholder.isVisible() and not nm.plot_box.isVisible()
