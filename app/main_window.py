@@ -446,7 +446,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         return ids
 
     def auto_layout(self) -> None:
-        self.document.move_layers(auto_layout(self.document.spec), text="Auto-layout")
+        vp = self.canvas.viewport()  # a long chain wraps into columns that fit this view legibly
+        self.document.move_layers(auto_layout(self.document.spec, (vp.width(), vp.height())), text="Auto-layout")
         self.canvas.fit_to_view()
 
     def _show_about(self) -> None:

@@ -35,6 +35,7 @@ from widgets.editor.icons import kind_color
 from widgets.editor.palette import LAYER_MIME, parse_layer_mime
 
 MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
+FIT_MIN_ZOOM = 0.5  # below this a card's text is unreadable: "fit" stops here and the user scrolls
 MAX_WEIGHT_LINES = 1024  # above this an edge's weights are not drawn (unreadable and slow)
 _SCENE_HALF = 20000.0
 _COMMAND_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier
@@ -311,7 +312,11 @@ class NetworkCanvas(QGraphicsView):
         self._zoom_by(1.0 / self.zoom())
 
     def fit_to_view(self) -> None:
-        """Show every layer; never magnify beyond 100 % (small designs stay at natural size)."""
+        """Show every layer; never magnify beyond 100 % (small designs stay at natural size).
+
+        Never shrink below ``FIT_MIN_ZOOM`` either: a design too big for that shows its start
+        (top left, where the Input is) and the rest is a scroll away - Auto-layout (Ctrl+L)
+        wraps a long chain into columns that do fit."""
         if not self._nodes:
             self.resetTransform()
             self.centerOn(0, 0)
@@ -321,14 +326,20 @@ class NetworkCanvas(QGraphicsView):
             rect = rect.united(n.sceneBoundingRect())
             if n.has_thumbnails():
                 rect = rect.united(n.strip.sceneBoundingRect())
+        for e in self._edges.values():  # a wrapped chain's edges loop below and above its columns
+            rect = rect.united(e.sceneBoundingRect())
         rect = rect.adjusted(-40, -40, 40, 60)
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > 1.0:
             self.resetTransform()
-        elif self.zoom() < MIN_ZOOM:
+        elif self.zoom() < FIT_MIN_ZOOM:
             self.resetTransform()
-            self.scale(MIN_ZOOM, MIN_ZOOM)
-        self.centerOn(rect.center())
+            self.scale(FIT_MIN_ZOOM, FIT_MIN_ZOOM)
+        vw = self.viewport().width() / self.zoom()
+        vh = self.viewport().height() / self.zoom()
+        cx = rect.center().x() if rect.width() <= vw else rect.left() + vw / 2
+        cy = rect.center().y() if rect.height() <= vh else rect.top() + vh / 2
+        self.centerOn(cx, cy)
 
     @guarded
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override

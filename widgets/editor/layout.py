@@ -5,20 +5,38 @@ points down. Within a row, nodes are ordered by the mean position of their input
 ties kept in design order, so a chain stays a straight column and parallel branches sit side by
 side. Edges that skip rows get a placeholder on each row they cross, which keeps the column
 they run down free of nodes (residual connections do not pass behind the blocks they skip).
+
+Long designs are wrapped like newspaper columns when the caller says how big the view is
+(``view``): rows 0..R-1 form the first column, rows R..2R-1 the next one to its right, and so on,
+with R chosen so the whole design, fitted into that view, is drawn as large as possible. An
+11-layer CNN is then three short columns read left to right, instead of one column so tall that
+fitting it shrinks its cards below legibility. A design that already fits at a comfortable zoom
+stays one column: that reads most naturally.
 """
 from __future__ import annotations
+
+import math
 
 from engine.layers import topo_order
 from engine.spec import Spec
 
-# Node cards on the canvas are 184 x 68 (widgets/canvas_items.NODE_W/H); positions are card centres.
+# Node cards on the canvas are 184 x 68 (widgets/editor/canvas_items.NODE_W/H); positions are card centres.
+NODE_W, NODE_H = 184.0, 68.0
 COLUMN_SPACING = 228.0
 ROW_SPACING = 156.0
+BAND_GAP = 96.0  # between wrapped columns: wider than between side-by-side nodes, so the bands read apart
+FIT_MARGIN = 80.0  # what fit_to_view adds around the cards (both sides together), in scene pixels
+COMFORTABLE_ZOOM = 0.75  # a single column fitted at this zoom or more is not wrapped
 _DUMMY_WIDTH = 0.45  # a skipping edge needs less room than a node, in columns
 
 
-def auto_layout(spec: Spec) -> dict[str, tuple[float, float]]:
-    """{layer id: (x, y)} card centres, rows top to bottom, the first row at y = 0 centred on x = 0."""
+def auto_layout(spec: Spec, view: tuple[float, float] | None = None) -> dict[str, tuple[float, float]]:
+    """{layer id: (x, y)} card centres, rows top to bottom, the first row at y = 0 centred on x = 0.
+
+    ``view`` (width, height in pixels, e.g. the canvas viewport's) lets a long design wrap into
+    several columns of rows so that, fitted into that view, its cards come out largest.
+    None keeps one column of rows.
+    """
     ids = [lay.id for lay in spec.layers]
     if not ids:
         return {}
@@ -94,4 +112,44 @@ def auto_layout(spec: Spec) -> dict[str, tuple[float, float]]:
         for n, p in both:
             x[n] = p + shift
 
-    return {n: (round(x[n], 1), rank[n] * ROW_SPACING) for n in ids}
+    n_rows = max(rank.values()) + 1
+    wrap = view is not None and view[0] > 0 and view[1] > 0
+    per_band = _rows_per_band(rows, x, n_rows, view) if wrap else n_rows
+    if per_band >= n_rows:
+        return {n: (round(x[n], 1), rank[n] * ROW_SPACING) for n in ids}
+    # Wrapped: each band of rows keeps its own x layout, shifted right of the band before it.
+    bands = _band_extents(rows, x, n_rows, per_band)
+    offsets, left = [], 0.0
+    for lo, hi in bands:
+        offsets.append(left - lo)
+        left += (hi - lo) + NODE_W + BAND_GAP
+    centre = (left - BAND_GAP - NODE_W) / 2
+    return {n: (round(x[n] + offsets[rank[n] // per_band] - centre, 1), (rank[n] % per_band) * ROW_SPACING)
+            for n in ids}
+
+
+def _band_extents(rows: dict[int, list[str]], x: dict[str, float], n_rows: int, per_band: int) -> list[tuple[float, float]]:
+    """(min x, max x) of the card centres (placeholders included) in each band of ``per_band`` rows."""
+    out = []
+    for start in range(0, n_rows, per_band):
+        xs = [x[n] for r in range(start, min(start + per_band, n_rows)) for n in rows.get(r, ())]
+        out.append((min(xs), max(xs)) if xs else (0.0, 0.0))
+    return out
+
+
+def _rows_per_band(rows: dict[int, list[str]], x: dict[str, float], n_rows: int, view: tuple[float, float]) -> int:
+    """The rows per column at which the design, fitted into ``view`` (never above 100 %), is drawn largest."""
+    best, best_scale = n_rows, 0.0
+    for n_bands in range(1, n_rows + 1):
+        per_band = math.ceil(n_rows / n_bands)
+        if n_bands > 1 and per_band == math.ceil(n_rows / (n_bands - 1)):
+            continue  # the same split as one band fewer
+        bands = _band_extents(rows, x, n_rows, per_band)
+        width = sum(hi - lo + NODE_W for lo, hi in bands) + BAND_GAP * (len(bands) - 1) + FIT_MARGIN
+        height = (per_band - 1) * ROW_SPACING + NODE_H + FIT_MARGIN
+        scale = min(view[0] / width, view[1] / height, 1.0)
+        if n_bands == 1 and scale >= COMFORTABLE_ZOOM:
+            return n_rows
+        if scale > best_scale * 1.05:  # one more column only for a real gain
+            best, best_scale = per_band, scale
+    return best

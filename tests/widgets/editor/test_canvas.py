@@ -529,3 +529,44 @@ def test_auto_layout_handles_empty_cycles_and_strays():
     assert set(pos) == {"input1", "a", "b", "stray"}
     assert len(set(pos.values())) == 4
     assert pos["a"][1] > pos["input1"][1] and pos["b"][1] > pos["input1"][1]
+
+
+def _cnn_chain(n_blocks: int = 3) -> Spec:
+    layers = [("input1", "Input", {})]
+    for b in range(1, n_blocks + 1):
+        layers += [(f"conv{b}", "Conv2d", {"filters": 8}), (f"act{b}", "Activation", {}), (f"pool{b}", "MaxPool2d", {})]
+    layers += [("flatten1", "Flatten", {}), ("output1", "Output", {})]
+    return make_spec(layers, list(zip([lay[0] for lay in layers], [lay[0] for lay in layers[1:]], strict=False)), "digits")
+
+
+def test_auto_layout_wraps_a_long_chain_into_columns_read_left_to_right():
+    spec = _cnn_chain()  # 12 layers
+    ids = [lay.id for lay in spec.layers]
+    assert len({x for x, _ in auto_layout(spec).values()}) == 1  # no view shape given: one column, as before
+    pos = auto_layout(spec, view=(720, 480))
+    xs = sorted({x for x, _ in pos.values()})
+    assert 2 <= len(xs) <= 4  # a few short columns
+    for a, b in zip(ids, ids[1:], strict=False):
+        (ax, ay), (bx, by) = pos[a], pos[b]
+        assert (ax == bx and by > ay) or (bx > ax and by < ay)  # down a column, or on to the top of the next
+    assert len(set(pos.values())) == len(ids)  # no two cards on one spot
+    assert min(x for x, _ in pos.values()) == pytest.approx(-max(x for x, _ in pos.values()))  # centred on x = 0
+    assert auto_layout(spec, view=(720, 480)) == pos  # deterministic
+    tall = auto_layout(spec, view=(400, 1300))  # a narrow, tall view: fewer, longer columns
+    assert len({x for x, _ in tall.values()}) < len(xs)
+    assert len({x for x, _ in auto_layout(spec, view=(1000, 2000)).values()}) == 1  # fits comfortably: one column
+    short = make_spec([("input1", "Input", {}), ("dense1", "Dense", {}), ("output1", "Output", {})],
+                      [("input1", "dense1"), ("dense1", "output1")])
+    assert len({x for x, _ in auto_layout(short, view=(900, 400)).values()}) == 1
+
+
+def test_fit_keeps_cards_legible_and_shows_the_start_of_a_design_too_long_to_fit(canvas):
+    from widgets.editor.canvas import FIT_MIN_ZOOM
+
+    spec = _cnn_chain(6)
+    for i, lay in enumerate(spec.layers):
+        lay.pos = (0.0, 156.0 * i)  # one very long column
+    show(canvas, spec)
+    canvas.fit_to_view()
+    assert canvas.zoom() == pytest.approx(FIT_MIN_ZOOM)
+    assert canvas.viewport().rect().contains(vp(canvas, *spec.layer("input1").pos))  # the start is in view
