@@ -294,6 +294,7 @@ class EvaluationView(QWidget):
         self.mis_title = QLabel(self)
         self.mis_title.setTextFormat(Qt.TextFormat.RichText)
         self.mis_title.setWordWrap(True)
+        self.mis_title.setToolTip("Click a sample to inspect it; click a matrix cell to list only its mistakes")
         self.mis_title.linkActivated.connect(self._on_mis_title_link_activated)
         self.mis_grid = TileGrid(self, tile_px=56, gap=6, max_scale=8)
         self.mis_grid.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -311,7 +312,7 @@ class EvaluationView(QWidget):
         self.mis_scroll.setWidgetResizable(True)
         self.mis_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.mis_scroll.setWidget(mis_body)
-        self.mis_scroll.setMinimumHeight(110)
+        self.mis_scroll.setMinimumHeight(80)  # a row of tiles; the matrix needs the height more
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -354,7 +355,7 @@ class EvaluationView(QWidget):
         correct = int(np.trace(m))
         acc_text = f"{100 * accuracy:.1f}%" if accuracy is not None and np.isfinite(accuracy) else "n/a"
         self.accuracy_label.setText(f"Validation accuracy <b>{acc_text}</b> <span style='color:#666'>"
-                                    f"({correct:,} of {total:,} correct, {k} classes)</span>")
+                                    f"({correct:,} of {total:,} correct)</span>")
         self._set_empty(False)
 
     def set_misclassified(self, images: np.ndarray | None, true: np.ndarray | None = None, pred: np.ndarray | None = None,
@@ -453,8 +454,7 @@ class EvaluationView(QWidget):
             self.mis_title.setText(f"<b>Misclassified</b> <span style='color:#666'>- true {self._name(t)} \u2192 predicted "
                                    f"{self._name(q)}: {shown}</span> &nbsp;<a href='all'>show all</a>")
         else:
-            self.mis_title.setText(f"<b>Misclassified</b> <span style='color:#666'>- {shown}{order}; "
-                                   "click one to inspect it, click a matrix cell to filter</span>")
+            self.mis_title.setText(f"<b>Misclassified</b> <span style='color:#666'>- {shown}{order}</span>")
 
     # ---- handlers -----------------------------------------------------------------------
     def _on_matrix_widget_cell_clicked(self, t: int, q: int) -> None:

@@ -145,3 +145,4 @@ def test_axis_titles_fit_whole_at_the_default_dock_size(qtbot, k):
     x0 = mw.cell_rect(0, 0).x()
     assert titles[LEFT_TITLE].right() < x0 - mw._label_w + 4  # left of the class labels, not over them
     assert titles[TOP_TITLE].bottom() < mw.cell_rect(0, 0).y() - fm.height()  # above the column labels
+    assert mw.rect().contains(mw.cell_rect(k - 1, k - 1))  # and the whole matrix is in view
