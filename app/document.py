@@ -17,7 +17,7 @@ from engine import spec as S
 from engine.spec import EdgeSpec, LayerSpec, Problem, Spec, SpecError
 
 PASTE_OFFSET = 40.0
-STEP_DOWN = 132.0  # one row / column of the canvas layout (widgets.layout spacing)
+STEP_DOWN = 132.0  # one row / column of the canvas layout (widgets.editor.layout spacing)
 STEP_ACROSS = 228.0
 LAYER_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # the rule engine.spec applies when reading files
 

@@ -25,17 +25,17 @@ from app.preview import preview
 from engine import datasets
 from engine import layers as L
 from engine.spec import Spec
-from widgets.canvas import NetworkCanvas
-from widgets.data_panel import DataPanel
-from widgets.inspector import Inspector
-from widgets.layout import auto_layout
-from widgets.palette import LayerPalette
-from widgets.boundary import BoundaryView, NeuronMapView
-from widgets.evaluation import EvaluationView
-from widgets.feature_maps import FeatureMapsView
-from widgets.filters import FiltersView
-from widgets.plots import CurvesView
-from widgets.saliency import SaliencyView
+from widgets.editor.canvas import NetworkCanvas
+from widgets.editor.data_panel import DataPanel
+from widgets.editor.inspector import Inspector
+from widgets.editor.layout import auto_layout
+from widgets.editor.palette import LayerPalette
+from widgets.views.boundary import BoundaryView, NeuronMapView
+from widgets.views.curves import CurvesView
+from widgets.views.evaluation import EvaluationView
+from widgets.views.feature_maps import FeatureMapsView
+from widgets.views.filters import FiltersView
+from widgets.views.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
 LAYOUT_VERSION = 3  # bump when the default dock set changes, so old saved layouts are dropped
@@ -521,7 +521,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         return ids
 
     def auto_layout(self) -> None:
-        self.document.move_layers(auto_layout(self.document.spec), text="Auto-layout")
+        vp = self.canvas.viewport()  # a long chain wraps into columns that fit this view legibly
+        self.document.move_layers(auto_layout(self.document.spec, (vp.width(), vp.height())), text="Auto-layout")
         self.canvas.fit_to_view()
 
     def _show_about(self) -> None:

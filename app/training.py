@@ -21,7 +21,7 @@ from app.view_options import ViewOptionsTracker
 from engine import protocol as P
 from engine import spec as S
 from engine import validation
-from widgets.training_bar import TrainingStatus, TrainingToolbar
+from widgets.controls.training_bar import TrainingStatus, TrainingToolbar
 
 WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx);;TorchScript (*.ts)"
 DEVICE_NAMES = {"auto": "Automatic (best available)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}

@@ -36,8 +36,9 @@ def _run_blocked(blocked: list[str], body: str, timeout: float = 180) -> subproc
 
 
 def _modules(package: str) -> list[str]:
-    """Every module of ``package``, subpackages' modules included."""
-    return sorted(m.name for m in pkgutil.walk_packages([os.path.join(ROOT, package)], prefix=f"{package}."))
+    """Every module of ``package``, sub-packages included (dotted names)."""
+    root = os.path.join(ROOT, *package.split("."))
+    return sorted(m.name for m in pkgutil.walk_packages([root], prefix=package + "."))
 
 
 def test_the_blocker_really_blocks():
@@ -131,19 +132,31 @@ def _sources(package_dir: str) -> list[str]:
 
 def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
     bad = []
-    for name in _sources(os.path.join(ROOT, package)):
-        for line, mod in _imports(os.path.join(ROOT, package, name)):
-            if any(mod == f or mod.startswith(f + ".") for f in forbidden):
-                bad.append(f"{package}/{name}:{line} imports {mod}")
+    top = os.path.join(ROOT, *package.split("."))
+    for folder, _, files in sorted(os.walk(top)):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, ROOT)
+                for line, mod in _imports(path):
+                    if any(mod == f or mod.startswith(f + ".") for f in forbidden):
+                        bad.append(f"{rel}:{line} imports {mod}")
     return bad
 
 
 @pytest.mark.parametrize("package, forbidden", [
     ("engine", ("PySide6", "shiboken6", "pyqtgraph", "app", "widgets")),
     ("widgets", ("torch", "app", "engine.trainer", "engine.build", "engine.export", "engine.probes")),
+    ("widgets.views", ("torch", "app", "engine", "widgets.editor", "widgets.controls")),
+    ("widgets.paint", ("torch", "app", "engine", "widgets.editor", "widgets.views", "widgets.controls")),
 ])
 def test_static_import_rules(package, forbidden):
-    assert _violations(package, forbidden) == []
+    assert _violations(package.replace(".", os.sep), forbidden) == []
+
+
+def test_the_module_walk_sees_sub_packages():
+    mods = _modules("widgets")
+    assert "widgets.views.boundary" in mods and "widgets.paint.colormaps" in mods and "widgets.editor.canvas" in mods
 
 
 def test_the_static_check_sees_imports_inside_functions(tmp_path):

@@ -10,7 +10,7 @@ from app.document import copy_payload, read_design
 from app.file_ops import EXAMPLES_DIR
 from engine.spec import DatasetSpec, LayerSpec, Spec, dumps, load
 from tests.app.conftest import chain_spec
-from widgets.palette import layer_mime
+from widgets.editor.palette import layer_mime
 
 
 def _drop(view, mime, pos: QPoint):
@@ -411,3 +411,27 @@ def test_features_add_docks_and_menus_that_are_restored(make_window):
     win.close()
     again = make_window(features=[feature])
     assert not again.docks["curves_dock"].isVisible() and again.docks["inspector_dock"].isVisible()
+
+
+def test_an_11_layer_cnn_stays_legible_after_auto_layout_and_fit(make_window, qtbot):
+    """digits_cnn (11 layers) drawn as one long column, at 1400 x 900: Auto-layout + fit keep the cards readable."""
+    import os
+
+    from engine import spec as S
+    from tests.conftest import EXAMPLES
+
+    with open(os.path.join(EXAMPLES, "digits_cnn.json"), encoding="utf-8") as fh:
+        spec = S.loads(fh.read())
+    assert len(spec.layers) == 11
+    for i, lay in enumerate(spec.layers):
+        lay.pos = (0.0, 110.0 * i)
+    win = make_window(spec)
+    win.resize(1400, 900)
+    qtbot.wait(50)
+    win.actions["auto_layout"].trigger()
+    qtbot.wait(50)
+    canvas = win.canvas
+    assert canvas.zoom() >= 0.6  # the cards' text is readable
+    view = canvas.viewport().rect()
+    for lay in win.document.spec.layers:
+        assert view.contains(canvas.mapFromScene(*lay.pos)), lay.id  # and all of them are in view

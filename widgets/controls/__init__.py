@@ -1,0 +1,1 @@
+"""Run controls: the training toolbar and status."""
