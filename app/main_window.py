@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
 
@@ -91,6 +91,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self._paste_count = 0
         self._start_engine = start_engine
         self._shown_once = False
+        self._restore_size: QSize | None = None
         self._first_frame_done = False
         self.persist_layout = restore  # False: neither read nor write the saved window layout
 
@@ -157,7 +158,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(v.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
         self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
         for name in VIEW_DOCKS:
-            d[name].widget().setMinimumSize(200, 140)  # docks may be squeezed on a laptop screen; views scale down
+            d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
             v.docks[name] = d[name]
         d["boundary_dock"].raise_()
         d["evaluation_dock"].raise_()
@@ -300,10 +301,15 @@ class MainWindow(FileOpsMixin, QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state, LAYOUT_VERSION)
+        size = self.settings.value("window/size")
+        if isinstance(size, QSize) and size.isValid() and not self.isMaximized():
+            # restoring the docks' sizes grows the window until it is laid out: size it once shown
+            self._restore_size = size
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("window/size", self.size())
         self.settings.sync()
 
     # ---- Qt events -----------------------------------------------------------------------
@@ -311,6 +317,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
+            if self._restore_size is not None:
+                QTimer.singleShot(0, lambda: self.resize(self._restore_size))
             # after the first frame: the first preview (pyqtgraph, numpy) and the engine's torch
             QTimer.singleShot(60, self._after_first_show)
 

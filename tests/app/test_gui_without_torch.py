@@ -62,7 +62,7 @@ print("ok")
 
 
 def test_window_training_and_every_view_work_with_torch_blocked(tmp_path):
-    code = BLOCKER.format(blocked=["torch", "captum"], root=ROOT) + "sys.argv[1:] = [%r]\n" % str(tmp_path) + BODY
+    code = BLOCKER.format(blocked=["torch", "captum"], root=ROOT) + f"sys.argv[1:] = [{str(tmp_path)!r}]\n" + BODY
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NP_SETTINGS_ORG="np-test-no-torch")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout[-2000:] + r.stderr[-4000:]

@@ -339,9 +339,8 @@ def test_recent_files_menu_lists_saved_files(make_window, tmp_path):
 def test_window_layout_comes_back_at_next_start(make_window):
     win = make_window()
     screen = win.screen().availableGeometry()  # restoreGeometry keeps windows on the screen
-    win.resize(screen.width() - 61, screen.height() - 83)
-    QApplication.processEvents()
-    size = (win.width(), win.height())  # what the window could take (the screen may be small)
+    size = (screen.width() - 61, screen.height() - 83)
+    win.resize(*size)
     win.docks["data_dock"].hide()
     win.close()
     again = make_window()

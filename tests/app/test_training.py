@@ -233,5 +233,6 @@ def test_second_run_keeps_the_previous_curve(trainer_window, qtbot):
     for _ in range(2):
         click(ctl, "train")
         qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.model.active, timeout=60000)
-    assert win.views.curves._previous is not None and len(win.views.curves._previous["epoch"]) == 3, "the first run stays as a faint line"
-    assert win.views.curves.prev_curves["train_loss"].getData()[0] is not None
+    curves = win.views.curves
+    assert curves._previous is not None and len(curves._previous["epoch"]) == 3, "the first run stays as a faint line"
+    assert curves.prev_curves["train_loss"].getData()[0] is not None
