@@ -67,8 +67,7 @@ class ProgressPresenter:
         model.events.run.connect(self._on_model_run)
 
     def _on_model_run(self, run) -> None:
-        if run is not None:
-            self.curves.start_new_run()
+        self.curves.start_new_run()  # a new run or Reset: the last run stays as a faint line
         self.status.update_snapshot(0, run.spec.training.epochs if run else 0, 0, 0.0, 0.0,
                                     run.state if run else "idle")
 

@@ -188,6 +188,7 @@ class TrainingController(QObject):
             self._message("Cannot load the dataset", w.data_error)
             return
         self._close_run()
+        self.w.statusBar().clearMessage()  # "Finished ..." of the last run no longer applies
         self._asked_restart = False
         self.options.update()
         device = self.toolbar.device() or spec.training.device
