@@ -18,6 +18,7 @@ def xor_spec(epochs=200, lr=0.03) -> Spec:
     s.training.lr = lr
     s.training.epochs = epochs
     s.training.batch_size = 16
+    s.training.device = "cpu"  # not "auto" (= cuda on a GPU machine): thresholds and timings are CPU ones
     return s
 
 
