@@ -1,6 +1,8 @@
-"""Shared test set-up: Qt runs offscreen and never touches the user's settings."""
+"""Shared test set-up: Qt runs offscreen and never touches the user's settings; gpu tests need a CUDA GPU."""
 import os
 import sys
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NP_SETTINGS_ORG", "NeuralPlaygroundTests")
@@ -15,3 +17,21 @@ EXAMPLES = os.path.join(ROOT, "assets", "examples")
 from widgets import pyside_fix  # noqa: E402
 
 pyside_fix.install()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``gpu`` unless torch sees a CUDA GPU.
+
+    torch is imported only when a collected test carries the marker: some test processes (the
+    import-time and architecture checks) must not have torch imported early by the test harness.
+    """
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)

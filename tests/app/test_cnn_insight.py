@@ -15,6 +15,7 @@ DONE = ("finished", "stopped", "diverged", "error")
 def cnn_window(make_window, qtbot):
     spec = S.load(os.path.join(EXAMPLES, "digits_cnn.json"))
     spec.training.epochs = 3
+    spec.training.device = "cpu"  # "auto" would train on cuda; the tests compare with CPU forward passes and .numpy()
     win = make_window(spec, start_engine=True, features=(TrainingController,))
     qtbot.waitUntil(lambda: win.engine.ready, timeout=60000)
     return win, win.training

@@ -28,6 +28,7 @@ def trainer_window(make_window, qtbot):
 def xor_spec(epochs=60) -> S.Spec:
     spec = S.load(os.path.join(EXAMPLES, "xor.json"))
     spec.training.epochs = epochs
+    spec.training.device = "cpu"  # the example says "auto" = cuda on a GPU machine; tests read "CPU", CPU numbers
     return spec
 
 

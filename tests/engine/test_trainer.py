@@ -29,7 +29,9 @@ def one_torch_thread():
 def mlp_spec(dataset: DatasetSpec | None = None, hidden: int = 6, **training) -> Spec:
     lays = [LayerSpec("in1", "Input"), LayerSpec("dense1", "Dense", {"units": hidden}),
             LayerSpec("act1", "Activation", {"function": "tanh"}), LayerSpec("out1", "Output")]
-    t = dict(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=16, epochs=2, seed=7)
+    # device "cpu", not the design default "auto": on a CUDA machine "auto" trains on the GPU, and these tests compare
+    # with CPU references bit for bit (hand-written loop, equal histories, torch.equal weights)
+    t = dict(optimizer="sgd", lr=0.1, momentum=0.0, batch_size=16, epochs=2, seed=7, device="cpu")
     t.update(training)
     return Spec(dataset=dataset or DatasetSpec("xor", {"n_points": 100, "val_fraction": 0.2, "seed": 1}), layers=lays,
                 edges=[EdgeSpec(a.id, b.id) for a, b in zip(lays, lays[1:], strict=False)], training=TrainingSpec(**t))
@@ -163,7 +165,8 @@ def test_penalties_leave_normalisation_gains_alone():
             LayerSpec("flat1", "Flatten"), LayerSpec("out1", "Output")]
     spec = Spec(dataset=DatasetSpec("digits", {"val_fraction": 0.5}), layers=lays,
                 edges=[EdgeSpec(a.id, b.id) for a, b in zip(lays, lays[1:], strict=False)],
-                training=TrainingSpec(optimizer="sgd", lr=0.5, momentum=0.0, batch_size=65536, epochs=1))
+                training=TrainingSpec(optimizer="sgd", lr=0.5, momentum=0.0, batch_size=65536, epochs=1,
+                                             device="cpu"))
     data = datasets.load(spec.dataset)
     plain = Trainer(spec, data)
     plain.run()
@@ -180,7 +183,8 @@ def test_penalties_leave_normalisation_gains_alone():
 
 def test_batchnorm_design_trains_when_one_sample_is_left_over():
     lays = [LayerSpec("in1", "Input"), LayerSpec("d1", "Dense"), LayerSpec("bn1", "BatchNorm"), LayerSpec("out1", "Output")]
-    spec = Spec(dataset=DatasetSpec("iris", {"val_fraction": 0.2}), layers=lays, training=TrainingSpec(batch_size=17, epochs=2),
+    spec = Spec(dataset=DatasetSpec("iris", {"val_fraction": 0.2}), layers=lays,
+                training=TrainingSpec(batch_size=17, epochs=2, device="cpu"),
                 edges=[EdgeSpec(a.id, b.id) for a, b in zip(lays, lays[1:], strict=False)])
     result = Trainer(spec).run()  # 120 training rows = 7 * 17 + 1
     assert result.stopped_reason == "finished all epochs" and math.isfinite(result.train_loss)
@@ -202,13 +206,16 @@ def test_lr_history_follows_the_schedule_formulas(schedule, gamma, formula):
 
 # ---- device and reproducibility -----------------------------------------------------------------
 
-def test_auto_device_is_the_cpu_here_and_missing_gpus_are_refused_clearly():
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
+def test_auto_device_is_the_cpu_without_gpus_and_missing_gpus_are_refused_clearly(monkeypatch):
+    # a machine without GPUs, also on one that has them (this used to be skipped there)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert choose_device("auto").type == "cpu" and device_name(choose_device("auto")) == "CPU"
     with pytest.raises(ValueError, match="training.device.*auto or cpu"):
         choose_device("cuda")
-    tr = Trainer(mlp_spec(epochs=1))
+    with pytest.raises(ValueError, match="training.device.*auto or cpu"):
+        choose_device("mps")
+    tr = Trainer(mlp_spec(epochs=1, device="auto"))
     assert tr.device.type == "cpu" and next(tr.model.parameters()).device.type == "cpu"
     assert tr.run().device == "CPU"
 

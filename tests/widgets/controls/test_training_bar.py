@@ -91,7 +91,7 @@ def test_devices_select_without_emitting_and_a_user_choice_emits(qtbot, window):
     seen = []
     bar.device_changed.connect(seen.append)
     bar.set_devices(["auto", "cpu", "cuda"], "cuda")
-    assert bar.device() == "cuda" and seen == []
+    assert bar.device() == "cuda" and bar.device_combo.currentText() == "CUDA GPU" and seen == []
     bar.device_combo.setCurrentIndex(bar.device_combo.findData("cpu"))
     assert seen == ["cpu"]
     bar.set_state("running")

@@ -207,12 +207,19 @@ def test_update_timing_is_printed(view, capsys):
     pts = [(*spiral_points(400, s), *spiral_points(100, s + 10)) for s in range(3)]
     view.set_boundary(probs[0], EXT)
     view.set_points(*pts[0])
-    times = []
+    first = view.image_rgba().copy()
+    times, images = [], []
     for i in range(1, 10):
         t = time.perf_counter()
         view.set_boundary(probs[i % 3], EXT)
         view.set_points(*pts[i % 3])
         times.append(time.perf_counter() - t)
+        images.append(view.image_rgba().copy())
+    # the timed updates really redraw: each boundary gives its own picture, and the same one each time round
+    assert not np.array_equal(images[0], first) and not np.array_equal(images[1], images[0])
+    np.testing.assert_array_equal(images[-1], first)  # i = 9 shows probs[0] again
+    np.testing.assert_array_equal(images[3], images[0])
+    assert len(view.train_items[0].points()) + len(view.train_items[1].points()) == 400
     with capsys.disabled():
         print(f"\nBoundaryView set_boundary(100x100x2) + set_points(400 + 100 new points): "
               f"median {1e3 * np.median(times):.2f} ms (max {1e3 * max(times):.2f} ms)")

@@ -114,6 +114,9 @@ def test_many_classes_still_render(view):
     view.set_confusion(m, None, None, [f"class {i}" for i in range(40)])
     view.grab()
     np.testing.assert_array_equal(view.displayed_confusion(), m)
+    # what the user reads: every class's accuracy is painted, from the matrix (not just stored)
+    per_class = m.diagonal() / m.sum(1)
+    assert view.matrix_widget.painted_accuracy == {t: f"{100 * per_class[t]:.0f}%" for t in range(40)}
 
 
 @pytest.mark.parametrize("k", [2, 3, 10])

@@ -83,12 +83,26 @@ def test_deeper_layer_mean_and_single_channel(view, qtbot):
     assert view.channel_mode() == "all"
 
 
-def test_updates_follow_new_weights(view):
+def test_updates_follow_new_weights(view, qtbot):
     w = _weights()
+    w["conv1"][0, 0, 0, 0] = 0.5  # well away from 0 (white), so its colour has a clear side
     view.set_filters(w)
-    w2 = _weights(seed=5)
+    qtbot.wait(10)
+    r = view.grid.tile_rect(0)
+    centre = (r.x() + r.width() // 6, r.y() + r.height() // 6)  # kernel 0, weight (0, 0)
+    before = pixel(view.grid, *centre)
+    w2 = {k: -v for k, v in w.items()}  # the same colour scale, every weight on the other side of 0
     view.set_filters(w2)
+    qtbot.wait(10)
     np.testing.assert_array_equal(view.displayed_array(), w2["conv1"])
+    after = pixel(view.grid, *centre)
+    assert after != before, "the tiles are repainted with the new weights"
+
+    def dist(a: QColor, b: QColor) -> int:
+        return sum((x - y) ** 2 for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
+
+    towards_orange = dist(after, QColor(TF_ORANGE)) < dist(after, QColor(TF_BLUE))
+    assert towards_orange == bool(w2["conv1"][0, 0, 0, 0] > 0)
 
 
 def test_colour_scale_is_symmetric_and_zero_is_neutral(view, qtbot):
