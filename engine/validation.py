@@ -32,6 +32,12 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
             data_info = None
     report = L.infer(spec, data_info)
     problems += report.problems
+    if spec.training.batch_size == 1:
+        # BatchNorm1d averages each feature over the batch: one sample gives nothing to normalise
+        problems += [Problem(lay.id, "BatchNorm needs at least 2 samples per batch while training on flat features - "
+                                     "raise training.batch_size or remove the layer")
+                     for lay in spec.layers
+                     if lay.kind == "BatchNorm" and len(report.in_shapes.get(lay.id, [()])[0] or ()) == 1]
     return problems
 
 
