@@ -237,3 +237,34 @@ def test_second_run_keeps_the_previous_curve(trainer_window, qtbot):
     curves = win.views.curves
     assert curves._previous is not None and len(curves._previous["epoch"]) == 3, "the first run stays as a faint line"
     assert curves.prev_curves["train_loss"].getData()[0] is not None
+
+
+def test_a_gpu_out_of_memory_moves_the_run_to_the_cpu_in_the_window(trainer_window, qtbot, monkeypatch):
+    """No GPU here: the worker runs in a thread of this process, and its trainer is told it is on
+    CUDA and fails the way a full GPU does. The user sees a notice and the run goes on."""
+    monkeypatch.setenv("NP_TRAIN_IN_THREAD", "1")
+    from engine import trainer as T
+
+    real_run = T.Trainer.run_with_cpu_fallback
+
+    def on_a_full_gpu(self, notify=None):
+        self.device = torch.device("cuda")
+        real_forward, calls = self.model.forward, {"n": 0}
+
+        def forward(x):
+            calls["n"] += 1
+            if calls["n"] == 20:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return real_forward(x)
+
+        self.model.forward = forward
+        return real_run(self, notify)
+
+    monkeypatch.setattr(T.Trainer, "run_with_cpu_fallback", on_a_full_gpu)
+    win, ctl = trainer_window(xor_spec(epochs=40))
+    assert ctl.session.in_thread
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.model.active, timeout=60000)
+    assert ctl.state == "finished" and ctl.model.snapshot.epoch == 40, "the run went on to the end"
+    assert "GPU error" in ctl.last_message and "CPU" in ctl.last_message
+    assert ctl.model.run.result.device == "CPU"
