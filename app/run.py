@@ -152,6 +152,11 @@ class RunModel:
         state = snap.state if snap is not None else "finished"
         self._set_state(state, snap.message if snap is not None else "")
 
+    def set_cancelled(self, run_id: int) -> None:
+        """The run was stopped before its trainer existed."""
+        if self._is_current(run_id):
+            self._set_state("stopped", "stopped before training began")
+
     def set_failed(self, run_id: int, message: str) -> None:
         if self._is_current(run_id):
             self._set_state("error", message)

@@ -56,6 +56,7 @@ class RunSession(QObject):
     run_ended = Signal(object)  # engine.protocol.RunEnded
     run_failed = Signal(int, str)  # run id, message
     notice = Signal(int, str)
+    progress = Signal(int, str, int, int)  # run id, what, done, total
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
@@ -231,6 +232,9 @@ class RunSession(QObject):
             if event.run_id in self.training:
                 self.training.discard(event.run_id)
                 self.run_failed.emit(event.run_id, event.message)
+        elif isinstance(event, P.Progress):
+            if event.run_id in self.open:
+                self.progress.emit(event.run_id, event.what, event.done, event.total)
         elif isinstance(event, P.Notice):
             self.notice.emit(event.run_id, event.message)
         elif isinstance(event, P.Exported):

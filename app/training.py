@@ -115,6 +115,7 @@ class TrainingController(QObject):
         s.run_ended.connect(self._on_session_run_ended)
         s.run_failed.connect(self._on_session_run_failed)
         s.notice.connect(self._on_session_notice)
+        s.progress.connect(self._on_session_progress)
         s.exported.connect(self._on_session_exported)
         m.events.state.connect(self._on_model_state)
         m.events.options.connect(self._on_model_options)
@@ -155,7 +156,12 @@ class TrainingController(QObject):
             self._control("pause")
 
     def stop(self) -> None:
-        if self.model.active:
+        if self.model.state == "starting":  # still reading its data: drop it, the worker stops reading
+            run = self.model.run
+            self.session.close_run(run.run_id)
+            self.model.set_cancelled(run.run_id)
+            self.w.status("Stopped before training began")
+        elif self.model.active:
             self._control("stop")
 
     def _control(self, action: str) -> None:
@@ -221,6 +227,10 @@ class TrainingController(QObject):
     def _on_session_notice(self, _run_id: int, message: str) -> None:
         self.w.status(message, 0)
         self._message("Training moved to the CPU" if "CPU" in message else "Training", message)
+
+    def _on_session_progress(self, run_id: int, what: str, done: int, total: int) -> None:
+        if self.model.run is not None and self.model.run.run_id == run_id:
+            self.w.status(f"{what}: {done:,} of {total:,} - Stop cancels", 0 if done < total else 3000)
 
     def _on_session_exported(self, ev: P.Exported) -> None:
         if ev.error:

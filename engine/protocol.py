@@ -197,6 +197,16 @@ class RunFailed:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """Long work before or outside training (reading a big image folder): ``done`` of ``total``."""
+
+    run_id: int
+    what: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the user should know that did not end the run (e.g. moved from the GPU to the CPU)."""
 

@@ -14,6 +14,7 @@ Only this module's ``serve`` reads commands; everything it sends is an engine.pr
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections import OrderedDict
 
@@ -49,7 +50,7 @@ class _DataCache:
         self._items: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, ds):
+    def load(self, ds, progress=None):
         import json
 
         from engine import datasets
@@ -59,7 +60,7 @@ class _DataCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        data = datasets.load(ds)  # outside the lock: another run may load another set meanwhile
+        data = datasets.load(ds, progress)  # outside the lock: another run may load another set meanwhile
         with self._lock:
             self._items[key] = data
             while len(self._items) > self._size:
@@ -86,6 +87,7 @@ class RunHost:
         self._lock = threading.Lock()
         self._pending: list = []  # commands that arrived before the trainer existed
         self._closed = threading.Event()
+        self._progress_at = 0.0
         self.trainer = None
         self.prober = None
         self.thread = threading.Thread(target=self._main, name=f"run-{cmd.run_id}", daemon=True)
@@ -133,6 +135,8 @@ class RunHost:
 
     # ---- the run's thread ---------------------------------------------------------------------
     def _main(self) -> None:
+        from engine.datasets.images import LoadCancelled
+
         try:
             trainer = self._build()
             if trainer is None:
@@ -140,6 +144,8 @@ class RunHost:
             result = trainer.run_with_cpu_fallback(lambda m: self._send(P.Notice(self.run_id, m)))
             self._send(P.RunEnded(self.run_id, result, trainer.last_snapshot))
             trainer.serve_tasks(self._closed)
+        except LoadCancelled:
+            pass  # the GUI closed the run while its data was read: nobody is waiting for it
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the GUI
             traceback.print_exc()
             self._send(P.RunFailed(self.run_id, describe_failure(exc)))
@@ -152,7 +158,7 @@ class RunHost:
 
         cmd = self.cmd
         spec = S.loads(cmd.spec_json)
-        data = self._cache.load(spec.dataset)
+        data = self._cache.load(spec.dataset, self._on_load_progress)
         prober = Prober(data, spec.training.loss, cmd.view_options)
         model = None
         if cmd.initial_state is not None:
@@ -174,6 +180,14 @@ class RunHost:
         for c in pending:  # in the order they were sent
             self._apply(c)
         return trainer
+
+    def _on_load_progress(self, done: int, total: int) -> bool:
+        """Reports a long read at most 10 times a second; False (stop reading) once the run is closed."""
+        now = time.perf_counter()
+        if now - self._progress_at >= 0.1 or done == total:
+            self._progress_at = now
+            self._send(P.Progress(self.run_id, "Reading images", done, total))
+        return not self._closed.is_set()
 
     def _on_snapshot(self, snap: P.Snapshot) -> None:
         self._send(P.SnapshotReady(self.run_id, snap))

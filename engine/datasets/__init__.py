@@ -52,6 +52,10 @@ def describe(ds: DatasetSpec) -> DataInfo:
     return _module_for(ds.kind).describe(ds)
 
 
-def load(ds: DatasetSpec) -> Data:
-    """Generate or read the dataset, split it stratified, and standardise with training statistics."""
-    return _module_for(ds.kind).load(ds)
+def load(ds: DatasetSpec, progress=None) -> Data:
+    """Generate or read the dataset, split it stratified, and standardise with training statistics.
+
+    ``progress(done, total)``, if given, follows a long read (an image folder); returning False
+    from it stops the read with ``images.LoadCancelled``."""
+    mod = _module_for(ds.kind)
+    return mod.load(ds, progress) if mod is images else mod.load(ds)

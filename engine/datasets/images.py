@@ -98,9 +98,19 @@ def describe(ds: DatasetSpec) -> DataInfo:
     return DataInfo(k, shape, len(names), names)
 
 
+class LoadCancelled(Exception):
+    """The caller's progress callback asked to stop reading."""
+
+
+PROGRESS_EVERY = 256  # images between two progress reports
+
+
 @_os_errors_as_value_errors
-def load(ds: DatasetSpec) -> Data:
-    """Make or read the images, split them stratified, standardise per channel (training set)."""
+def load(ds: DatasetSpec, progress=None) -> Data:
+    """Make or read the images, split them stratified, standardise per channel (training set).
+
+    ``progress(done, total)`` is called while a folder is read; returning False stops the
+    reading with LoadCancelled."""
     p = resolve_params(ds)
     k = ds.kind
     rng = np.random.default_rng(p["seed"])
@@ -110,7 +120,7 @@ def load(ds: DatasetSpec) -> Data:
     elif k == "idx":
         x, y, names = idx_load(p, rng)
     elif k == "image_folder":
-        x, y, names = _folder_load(p, rng)
+        x, y, names = _folder_load(p, rng, progress)
     else:
         _, names, (x, y) = npz_read(p["path"], with_x=True)
     info = DataInfo(k, tuple(x.shape[1:]), len(names), names)
@@ -210,7 +220,7 @@ def _list_folder(p: dict) -> tuple[list[str], list[list[str]]]:
     return names, files
 
 
-def _folder_load(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _folder_load(p: dict, rng: np.random.Generator, progress=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     names, files = _list_folder(p)
     c, s = _channels(p), p["size"]
     chosen = []
@@ -218,9 +228,13 @@ def _folder_load(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
         if len(fl) > p["max_per_class"]:
             fl = [fl[i] for i in np.sort(rng.choice(len(fl), p["max_per_class"], replace=False))]
         chosen += [(f, k) for f in fl]
-    x = np.empty((len(chosen), c, s, s), np.float32)
+    x = np.empty((len(chosen), c, s, s), np.float32)  # bounded: _list_folder refused more than MAX_BYTES
     for i, (f, k) in enumerate(chosen):
+        if progress is not None and i % PROGRESS_EVERY == 0 and progress(i, len(chosen)) is False:
+            raise LoadCancelled(f"stopped after reading {i} of {len(chosen)} images")
         x[i] = resize(_to_channels(read_image(f, f"{names[k]}/{os.path.basename(f)}"), c), s)
+    if progress is not None:
+        progress(len(chosen), len(chosen))
     return x, np.array([k for _, k in chosen], np.int64), names
 
 

@@ -268,3 +268,32 @@ def test_a_gpu_out_of_memory_moves_the_run_to_the_cpu_in_the_window(trainer_wind
     assert ctl.state == "finished" and ctl.model.snapshot.epoch == 40, "the run went on to the end"
     assert "GPU error" in ctl.last_message and "CPU" in ctl.last_message
     assert ctl.model.run.result.device == "CPU"
+
+
+def test_reading_a_big_image_folder_shows_progress_and_stop_cancels_it(trainer_window, qtbot, tmp_path):
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (tmp_path / f"c{c}").mkdir()
+        for i in range(1500):
+            (tmp_path / f"c{c}" / f"{i}.pgm").write_bytes(b"P5 8 8 255\n" + rng.integers(0, 256, 64, np.uint8).tobytes())
+    spec = S.Spec(name="folder", dataset=S.DatasetSpec("image_folder", {"path": str(tmp_path), "size": 8}))
+    spec.layers = [S.LayerSpec("input1", "Input"), S.LayerSpec("flat", "Flatten"), S.LayerSpec("output1", "Output")]
+    spec.edges = [S.EdgeSpec("input1", "flat"), S.EdgeSpec("flat", "output1")]
+    spec.training.epochs, spec.training.device = 1, "cpu"
+    win, ctl = trainer_window(spec)
+    shown = []
+
+    def on_progress(_rid, what, done, total):
+        shown.append(win.statusBar().currentMessage())
+        if len(shown) == 1:
+            ctl.stop()  # the user presses Stop while the pictures are read
+
+    ctl.session.progress.connect(on_progress)
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.state == "stopped", timeout=60000)
+    assert "Reading images: 0 of 3,000" in shown[0]
+    assert ctl.toolbar.actions_by_name()["train"].isEnabled()
+    ctl.session.progress.disconnect(on_progress)
+    click(ctl, "train")  # and a new Train reads the folder to the end and trains
+    qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.model.active, timeout=90000)
+    assert ctl.state == "finished"

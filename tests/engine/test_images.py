@@ -635,3 +635,45 @@ def test_a_preview_sample_of_idx_equals_the_first_images(tmp_path):
     assert total == 60 and x.shape == (10, 1, 7, 5)
     assert np.array_equal(np.rint(x[:, 0] * 255).astype(np.uint8), raw[:10])
     assert len(y) == 10
+
+
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory):
+    """100,000 small pictures in 10 class folders (raw PGM: written fast, read by Pillow)."""
+    root = tmp_path_factory.mktemp("big")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (10, 16), dtype=np.uint8)
+    for c in range(10):
+        folder = root / f"class{c}"
+        folder.mkdir()
+        body = b"P5 4 4 255\n" + pixels[c].tobytes()
+        for i in range(10_000):
+            with open(folder / f"{i:05d}.pgm", "wb") as fh:
+                fh.write(body)
+    return root
+
+
+def test_a_folder_of_100k_images_reads_with_progress_and_bounded_memory(big_folder):
+    spec = ds("image_folder", path=str(big_folder), size=8, max_per_class=300)
+    info = datasets.describe(spec)  # lists the 100,000 files, reads none
+    assert info.n_classes == 10 and info.input_shape == (1, 8, 8)
+    seen = []
+    data = datasets.load(spec, progress=lambda done, total: seen.append((done, total)))
+    total = 10 * 300
+    assert len(data.y_train) + len(data.y_val) == total, "max_per_class bounds what is read and held"
+    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= total // images.PROGRESS_EVERY
+    # memory: the arrays hold exactly the chosen images (float32), nothing per file beyond them
+    held = sum(a.nbytes for a in (data.x_train, data.x_val, data.raw_x_train, data.raw_x_val))
+    assert held == 2 * total * 64 * 4
+
+
+def test_reading_a_big_folder_can_be_cancelled(big_folder, monkeypatch):
+    reads = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda path, name=None: reads.append(path) or real(path, name))
+    spec = ds("image_folder", path=str(big_folder), size=8, max_per_class=10_000)
+    calls = []
+    with pytest.raises(images.LoadCancelled):
+        datasets.load(spec, progress=lambda done, total: calls.append(done) or len(calls) < 3)
+    assert len(reads) == 2 * images.PROGRESS_EVERY, "reading stopped at the next report after the cancel"
