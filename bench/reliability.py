@@ -128,7 +128,9 @@ class Bench:
     # ---- 1. random cycles -----------------------------------------------------------------
     def cycle(self) -> None:
         c = self.ctl
-        action = self.rng.choice(["train", "train", "pause", "step", "stop", "reset", "open", "lr", "reopen"])
+        # a reopen starts a new trainer process (torch import, seconds): rarer, so the defaults fit in 20 minutes
+        action = self.rng.choices(["train", "pause", "step", "stop", "reset", "open", "lr", "reopen"],
+                                  weights=[3, 2, 2, 2, 1, 2, 2, 1])[0]
         if action == "train":
             c.train()
             self.expect("train -> running", lambda: c.state == "running")
