@@ -64,11 +64,11 @@ def gradient_badges(norms: dict[str, float], ratios: dict[str, float]) -> dict[s
     for lid, g in norms.items():
         badges: list[Badge] = []
         if not math.isfinite(g) or g > EXPLODING_ABSOLUTE:
-            badges.append(("exploding", "exploding grad",
+            badges.append(("exploding", "exploding",
                            f"gradient norm {_fmt(g)} > {_fmt(EXPLODING_ABSOLUTE)} - lower the learning rate, "
                            "add gradient clipping or normalisation"))
         elif top > 0 and (g < VANISHING_RELATIVE * top or g < VANISHING_ABSOLUTE):
-            badges.append(("vanishing", "vanishing grad",
+            badges.append(("vanishing", "vanishing",
                            f"gradient norm {_fmt(g)} is {_fmt(top / max(g, 1e-30))}x below the largest layer's - "
                            "use ReLU with He init, fewer layers, BatchNorm or residual connections"))
         r = ratios.get(lid, math.nan)
