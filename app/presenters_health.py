@@ -5,8 +5,26 @@ Like app.presenters: they subscribe to the run model and draw the latest snapsho
 """
 from __future__ import annotations
 
+import time
+
 from app.run import RunModel
 from engine import protocol as P
+
+# s between redraws while running: a dozen log-scale lines or image strips take 10-30 ms to
+# paint on the GUI thread (bench/ui_latency.py), and a history moves slowly anyway
+REDRAW_INTERVAL = 0.5
+
+
+class _Throttle:
+    def __init__(self) -> None:
+        self._at = 0.0
+
+    def due(self, snap: P.Snapshot) -> bool:
+        now = time.perf_counter()
+        if snap.state == "running" and now - self._at < REDRAW_INTERVAL:
+            return False
+        self._at = now
+        return True
 
 
 class HealthPresenter:
@@ -26,11 +44,12 @@ class GradientsPresenter:
 
     def __init__(self, model: RunModel, view):
         self.model, self.view = model, view
+        self._throttle = _Throttle()
         model.events.run.connect(lambda _run: self.view.clear())
 
     def render(self, snap: P.Snapshot) -> None:
         g = snap.extras.get("gradients")
-        if g is not None:
+        if g is not None and self._throttle.due(snap):
             self.view.set_history(g["layers"], g["steps"], g["grad_norm"], g["update_ratio"])
 
 
@@ -39,9 +58,10 @@ class DistributionsPresenter:
 
     def __init__(self, model: RunModel, view):
         self.model, self.view = model, view
+        self._throttle = _Throttle()
         model.events.run.connect(lambda _run: self.view.clear())
 
     def render(self, snap: P.Snapshot) -> None:
         d = snap.extras.get("distributions")
-        if d is not None:
+        if d is not None and self._throttle.due(snap):
             self.view.set_distributions(d["kind"], d["steps"], d["layers"], d["counts"], d["lo"], d["hi"])

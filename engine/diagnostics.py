@@ -29,7 +29,7 @@ WEIGHTED_KINDS = ("Dense", "Output", "Conv2d")
 DIST_KINDS = ("weights", "biases", "activations", "gradients")
 HIST_BINS = 32
 MAX_COLUMNS = 100  # distribution history per layer (columns of HIST_BINS counts)
-MAX_POINTS = 400  # gradient history points per layer
+MAX_POINTS = 200  # gradient history points per layer
 MAX_HIST_VALUES = 50_000  # activation values per layer that go into one histogram
 DIAG_IMAGE_SAMPLES = 128  # image activations are big: fewer samples
 
@@ -120,7 +120,8 @@ class Diagnostics:
         self._before: tuple[int, dict[str, torch.Tensor]] | None = None
         self.last_step = 0
         self.grads = _Columns(MAX_POINTS)  # values: (norms dict, ratios dict)
-        self.dist = _Columns(MAX_COLUMNS)  # values: {kind: {lid: (counts, lo, hi)}}
+        # per kind, values {lid: (counts, lo, hi)}: only the kind the view shows is measured
+        self.dist = {kind: _Columns(MAX_COLUMNS) for kind in DIST_KINDS}
         self.unit_stats: dict[str, tuple[str, float | None, float | None, int]] = {}
 
     # ---- the training thread, right before the optimiser step that will be reported -----
@@ -138,8 +139,8 @@ class Diagnostics:
         self.last_step = step
         self.grads.add(step, (grad_norms(model, list(before)), update_ratios(model, before)))
 
-    def forward_stats(self, model, with_dist: bool) -> dict:
-        """One forward pass over the subset: unit health per Activation, and a histogram column if asked."""
+    def forward_stats(self, model, dist_kind: str | None) -> dict:
+        """One forward pass over the subset: unit health per Activation, and a histogram column of ``dist_kind``."""
         if not len(self.x):
             return {}
         dev = model_device(model)
@@ -154,30 +155,37 @@ class Diagnostics:
                 dead, sat = unit_health(fn, vals[lid])
                 stats[lid] = (fn, dead, sat, int(vals[lid].shape[1]))
         self.unit_stats = stats
-        if with_dist and (not self.dist.steps or self.dist.steps[-1] != self.last_step):
-            self.dist.add(self.last_step, self._dist_column(model, vals))
+        if dist_kind is not None:
+            if dist_kind not in DIST_KINDS:
+                raise ValueError(f"distribution kind {dist_kind!r} is unknown - use one of {', '.join(DIST_KINDS)}")
+            hist = self.dist[dist_kind]
+            if not hist.steps or hist.steps[-1] != self.last_step:
+                hist.add(self.last_step, self._dist_column(model, vals, dist_kind))
         return stats
 
-    def _dist_column(self, model, vals: dict[str, torch.Tensor]) -> dict[str, dict[str, tuple]]:
+    def _dist_column(self, model, vals: dict[str, torch.Tensor], kind: str) -> dict[str, tuple]:
         succ: dict[str, list[str]] = {}
         for lid, srcs in model.sources.items():
             for s in srcs:
                 succ.setdefault(s, []).append(lid)
-        col: dict[str, dict[str, tuple]] = {k: {} for k in DIST_KINDS}
+        col: dict[str, tuple] = {}
         for lid in weighted_layers(model):
             mod = model.layers[lid]
-            col["weights"][lid] = histogram(mod.weight.detach().float().cpu().numpy())
-            if mod.bias is not None:
-                col["biases"][lid] = histogram(mod.bias.detach().float().cpu().numpy())
-            if mod.weight.grad is not None:
-                col["gradients"][lid] = histogram(mod.weight.grad.detach().float().cpu().numpy())
+            if kind == "weights":
+                col[lid] = histogram(mod.weight.detach().float().cpu().numpy())
+            elif kind == "biases" and mod.bias is not None:
+                col[lid] = histogram(mod.bias.detach().float().cpu().numpy())
+            elif kind == "gradients" and mod.weight.grad is not None:
+                col[lid] = histogram(mod.weight.grad.detach().float().cpu().numpy())
+            if kind != "activations":
+                continue
             nxt = succ.get(lid, [])
             # what the layer passes on: after its activation when one follows directly
             src = nxt[0] if len(nxt) == 1 and model.kinds.get(nxt[0]) == "Activation" else lid
             a = vals[src].detach().float().cpu().numpy().ravel()
             if a.size > MAX_HIST_VALUES:
                 a = a[:: math.ceil(a.size / MAX_HIST_VALUES)]
-            col["activations"][lid] = histogram(a)
+            col[lid] = histogram(a)
         return col
 
     # ---- what the views get -----------------------------------------------------------------
@@ -209,17 +217,18 @@ class Diagnostics:
         """{kind, steps (T,), layers, counts {lid: (T, bins)}, lo/hi {lid: (T,)}} (zero counts where missing)."""
         if kind not in DIST_KINDS:
             raise ValueError(f"distribution kind {kind!r} is unknown - use one of {', '.join(DIST_KINDS)}")
-        steps = np.asarray(self.dist.steps, np.int64)
+        hist = self.dist[kind]
+        steps = np.asarray(hist.steps, np.int64)
         layers: list[str] = []
-        for col in self.dist.values:
-            layers += [lid for lid in col[kind] if lid not in layers]
+        for col in hist.values:
+            layers += [lid for lid in col if lid not in layers]
         counts, lo, hi = {}, {}, {}
         for lid in layers:
             c = np.zeros((len(steps), HIST_BINS), np.int64)
             lo_l, hi_l = np.full(len(steps), np.nan), np.full(len(steps), np.nan)
-            for t, col in enumerate(self.dist.values):
-                if lid in col[kind]:
-                    c[t], lo_l[t], hi_l[t] = col[kind][lid]
+            for t, col in enumerate(hist.values):
+                if lid in col:
+                    c[t], lo_l[t], hi_l[t] = col[lid]
             counts[lid], lo[lid], hi[lid] = c, lo_l, hi_l
         return {"kind": kind, "steps": steps, "layers": layers, "counts": counts, "lo": lo, "hi": hi}
 
@@ -235,7 +244,7 @@ class Diagnostics:
         self.record_step(model)
         out: dict[str, Any] = {}
         if opt.get("health") or dist:
-            cached("health", bool(dist), lambda: self.forward_stats(model, bool(dist)))
+            cached("health", dist, lambda: self.forward_stats(model, dist))
         if opt.get("health"):
             out["health"] = self.badges()
         if opt.get("gradients"):

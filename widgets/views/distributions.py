@@ -17,6 +17,7 @@ from widgets.paint.colormaps import lut
 
 KINDS = ("weights", "biases", "activations", "gradients")
 Y_RES = 64  # rows of each strip's image
+X_RES = 200  # columns of each strip's image
 STRIP_H = 58  # px per layer; more layers than fit scroll
 CMAP = "viridis"
 _TEXT = "#3c4043"
@@ -115,11 +116,14 @@ class DistributionsView(QWidget):
             return
         x0 = float(steps[0])
         x1 = float(steps[-1]) if len(steps) > 1 and steps[-1] > steps[0] else x0 + 1.0
+        # reported steps are not evenly spaced (rate-limited, thinned): each column holds until the next
+        grid = np.linspace(x0, x1, X_RES)
+        at = np.clip(np.searchsorted(steps, grid, side="right") - 1, 0, len(steps) - 1)
         for lid in layers:
             plot, item = self.strips[lid]
             image, ymin, ymax = density_image(counts[lid], np.asarray(lo[lid]), np.asarray(hi[lid]))
             self.images[lid] = image
-            item.setImage(image, levels=(0.0, 1.0), autoLevels=False)
+            item.setImage(image[at], levels=(0.0, 1.0), autoLevels=False)
             item.setRect(x0, ymin, x1 - x0, ymax - ymin)
             plot.setXRange(x0, x1, padding=0)
             plot.setYRange(ymin, ymax, padding=0)

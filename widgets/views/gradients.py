@@ -83,7 +83,7 @@ class GradientsView(QWidget):
             self.clear()
             self.layers = layers
             for i, lid in enumerate(layers):
-                pen = pg.mkPen(class_color(i), width=1.6)
+                pen = pg.mkPen(class_color(i), width=1)  # wider lines paint several times slower
                 pen.setCosmetic(True)
                 self.norm_lines[lid] = self.norm_plot.plot([], [], pen=pen)
                 self.ratio_lines[lid] = self.ratio_plot.plot([], [], pen=pen)
