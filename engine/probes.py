@@ -288,7 +288,8 @@ class Prober:
     feature_sample (index into x_val, a (C, H, W) / (features,) array, or None),
     saliency (None or {"method", "target": int | None = predicted, "layer": id | None}),
     slow_interval (s between recomputations of smoothgrad/IG/Grad-CAM and of confusion on
-    more than 2000 samples).
+    more than 2000 samples), health (bool: badges), gradients (bool: history), distributions
+    (None or weights | biases | activations | gradients) - see engine/diagnostics.py.
 
     The result holds numpy arrays, Python scalars/strings and dicts of those: boundary
     (res, res, k), boundary_extent (4,) = (xmin, xmax, ymin, ymax), boundary_xlabel/ylabel,
