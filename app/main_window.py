@@ -32,16 +32,18 @@ from widgets.editor.layout import auto_layout
 from widgets.editor.palette import LayerPalette
 from widgets.views.boundary import BoundaryView, NeuronMapView
 from widgets.views.curves import CurvesView
+from widgets.views.distributions import DistributionsView
 from widgets.views.evaluation import EvaluationView
 from widgets.views.feature_maps import FeatureMapsView
 from widgets.views.filters import FiltersView
+from widgets.views.gradients import GradientsView
 from widgets.views.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
-LAYOUT_VERSION = 3  # bump when the default dock set changes, so old saved layouts are dropped
+LAYOUT_VERSION = 4  # bump when the default dock set changes, so old saved layouts are dropped
 SLOW_DATASETS = ("iris", "digits")
 VIEW_DOCKS = ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-              "evaluation_dock")  # their preview needs sklearn, loaded with the engine
+              "evaluation_dock", "gradients_dock", "distributions_dock")  # their preview needs sklearn, loaded with the engine
 
 
 def app_settings() -> QSettings:
@@ -61,6 +63,8 @@ class Views:
     feature_maps: FeatureMapsView = field(default_factory=FeatureMapsView)
     saliency: SaliencyView = field(default_factory=SaliencyView)
     evaluation: EvaluationView = field(default_factory=EvaluationView)
+    gradients: GradientsView = field(default_factory=GradientsView)
+    distributions: DistributionsView = field(default_factory=DistributionsView)
     docks: dict = field(default_factory=dict)
 
 
@@ -157,6 +161,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(v.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
         self.add_dock(v.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
         self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        self.add_dock(v.gradients, "Gradients", bottom, "gradients_dock", tabify_with="saliency_dock")
+        self.add_dock(v.distributions, "Distributions", bottom, "distributions_dock", tabify_with="gradients_dock")
         for name in VIEW_DOCKS:
             d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
             v.docks[name] = d[name]

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
+from app.presenters_health import DistributionsPresenter, GradientsPresenter, HealthPresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
 from app.view_options import ViewOptionsTracker
@@ -54,7 +55,9 @@ class TrainingController(QObject):
         self.options = ViewOptionsTracker(self.model, v, self)
         self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
                            NetworkPresenter(self.model, window.canvas, v.neuron),
-                           InsightPresenter(self.model, v, window.canvas, self.options.visible)]
+                           InsightPresenter(self.model, v, window.canvas, self.options.visible),
+                           HealthPresenter(self.model, window.canvas), GradientsPresenter(self.model, v.gradients),
+                           DistributionsPresenter(self.model, v.distributions)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self._connect()
         self._on_model_state("idle")

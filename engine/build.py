@@ -6,6 +6,7 @@ from torch import nn
 
 from engine import datasets
 from engine import layers as L
+from engine.init import WEIGHTED_KINDS, init_layer
 from engine.spec import Spec, SpecError
 from engine.validation import errors, validate
 
@@ -33,7 +34,10 @@ class GraphNet(nn.Module):
             if lay.kind == "Input":
                 continue
             # construction order = topological order, so the seed fixes every weight
-            self.layers[lid] = L.REGISTRY[lay.kind].make(report.in_shapes[lid], report.shapes[lid], lay.params)
+            kind = L.REGISTRY[lay.kind]
+            self.layers[lid] = kind.make(report.in_shapes[lid], report.shapes[lid], lay.params)
+            if lay.kind in WEIGHTED_KINDS:  # right after construction, so the RNG order stays fixed
+                init_layer(self.layers[lid], kind.resolve(lay.params), spec, lid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_all(x, keep=False)[self.output_id]

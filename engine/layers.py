@@ -321,6 +321,17 @@ def _make_merge(op: str):
 
 _UNITS = Param("units", "int", 8, "Number of neurons in the layer", 1, 4096)
 _BIAS = Param("bias", "bool", True, "Add a learned bias to each output")
+# Initialisation of the weighted layers (engine/init.py applies it; "default" keeps torch's own)
+INIT_SCHEMES = ("default", "zeros", "constant", "uniform", "normal", "lecun_normal", "lecun_uniform", "xavier_uniform",
+                "xavier_normal", "he_uniform", "he_normal", "orthogonal")
+BIAS_INITS = ("default", "zeros", "constant")
+_INIT = (Param("init", "choice", "default",
+               "Starting weights: torch default, zeros, constant, uniform(-a, a), normal(0, std), LeCun, Xavier/Glorot, "
+               "He/Kaiming (gain of the following activation) or orthogonal", choices=INIT_SCHEMES),
+         Param("init_value", "float", 0.05, "The constant for 'constant', the bound a for 'uniform', the std for 'normal'",
+               -100.0, 100.0),
+         Param("bias_init", "choice", "default", "Starting biases: torch default, zeros or constant", choices=BIAS_INITS),
+         Param("bias_value", "float", 0.0, "The constant for bias_init 'constant'", -100.0, 100.0))
 _POOL = (Param("size", "int", 2, "Width and height of the pooling window", 1, 8),
          Param("stride", "int", 0, "Step between windows; 0 means the window size", 0, 8))
 
@@ -328,12 +339,12 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
     LayerKind("Input", "Core", "The data enters here; its shape comes from the dataset.", "x",
               (), _input_shape, _zero, None, min_inputs=0, max_inputs=0),
     LayerKind("Dense", "Core", "Fully connected layer: every output is a weighted sum of all inputs.",
-              "y = W x + b", (_UNITS, _BIAS), _dense_shape, _dense_count, _make_dense, key_params=("units",)),
+              "y = W x + b", (_UNITS, _BIAS, *_INIT), _dense_shape, _dense_count, _make_dense, key_params=("units",)),
     LayerKind("Flatten", "Core", "Unrolls an image (C x H x W) into one flat vector for Dense layers.",
               "y = reshape(x, C*H*W)", (), _flatten_shape, _zero, _make_flatten),
     LayerKind("Output", "Core",
               "The head tied to the loss: one logit per class for cross-entropy, one unit for binary BCE/MSE.",
-              "y = W x + b (softmax/sigmoid applied by the loss)", (), _output_shape, _dense_count, _make_output),
+              "y = W x + b (softmax/sigmoid applied by the loss)", _INIT, _output_shape, _dense_count, _make_output),
     LayerKind("Conv2d", "Convolution", "Slides learned filters over the image; each filter makes one feature map.",
               "y[f] = sum_c W[f,c] * x[c] + b[f]",
               (Param("filters", "int", 8, "Number of filters (output channels)", 1, 512),
@@ -341,7 +352,7 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
                Param("stride", "int", 1, "Step between filter positions", 1, 4),
                Param("padding", "choice", "same", "Zero border: 'same' keeps the size (stride 1), 'valid' adds none",
                      choices=("same", "valid", "1", "2", "3")),
-               _BIAS),
+               _BIAS, *_INIT),
               _conv_shape, _conv_count, _make_conv, key_params=("filters", "kernel", "stride")),
     LayerKind("MaxPool2d", "Convolution", "Keeps the largest value in each window, shrinking the map.",
               "y = max over window(x)", _POOL, _pool_shape, _zero, _make_maxpool, key_params=("size",)),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.diagnostics import Diagnostics
 from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of
 from engine.saliency import saliency
 
@@ -287,7 +288,8 @@ class Prober:
     feature_sample (index into x_val, a (C, H, W) / (features,) array, or None),
     saliency (None or {"method", "target": int | None = predicted, "layer": id | None}),
     slow_interval (s between recomputations of smoothgrad/IG/Grad-CAM and of confusion on
-    more than 2000 samples).
+    more than 2000 samples), health (bool: badges), gradients (bool: history), distributions
+    (None or weights | biases | activations | gradients) - see engine/diagnostics.py.
 
     The result holds numpy arrays, Python scalars/strings and dicts of those: boundary
     (res, res, k), boundary_extent (4,) = (xmin, xmax, ymin, ymax), boundary_xlabel/ylabel,
@@ -304,7 +306,7 @@ class Prober:
 
     DEFAULTS: dict[str, Any] = {"boundary": True, "grid_res": 100, "neurons": True, "neuron_res": 40, "weights": True,
                                 "filters": True, "confusion": True, "feature_sample": 0, "saliency": None,
-                                "slow_interval": 0.5}
+                                "slow_interval": 0.5, "health": True, "gradients": False, "distributions": None}
 
     def __init__(self, data, loss: str, options: dict | None = None):
         _check_loss(loss)
@@ -316,7 +318,12 @@ class Prober:
         self.is_tabular = len(info.input_shape) == 1 and info.input_shape[0] >= 2
         self._pca = pca_2d(data.x_train) if self.is_tabular and info.input_shape[0] > 2 else None
         self._planes: dict[Any, tuple] = {}
-        self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion")}
+        self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion", "health")}
+        self.diag = Diagnostics(data.x_val)  # health, gradients, distributions (engine/diagnostics.py)
+
+    def before_step(self, model, step: int) -> None:
+        """The trainer calls this before the optimiser step it will report (for update/weight ratios)."""
+        self.diag.before_step(model, step)
 
     # the plane (dims or PCA), its extent, labels and the projected data - cached per choice
     def _plane(self, dims_opt):
@@ -357,7 +364,8 @@ class Prober:
         problems: dict[str, str] = {}
         sample = self._sample(opt)
         parts = [self.is_tabular and opt.get("boundary"), self.is_tabular and opt.get("neurons"), sample is not None,
-                 sample is not None and bool(opt.get("saliency")), bool(opt.get("confusion"))]
+                 sample is not None and bool(opt.get("saliency")), bool(opt.get("confusion")),
+                 bool(opt.get("health") or opt.get("distributions"))]
         # each cached part gets an equal slice of the budget; one more slice is left for the
         # parts that are always fresh (weights, filters, projected points)
         factor = (1.0 - PROBE_BUDGET) / PROBE_BUDGET * (1 + sum(bool(p) for p in parts))
@@ -386,6 +394,7 @@ class Prober:
         if opt.get("confusion") and len(self.data.y_val):
             part("confusion", lambda: out.__setitem__("confusion", cached(
                 "confusion", None, lambda: self._confusion(model), slow if len(self.data.y_val) > 2000 else 0.0)))
+        part("health", lambda: out.update(self.diag.extras(model, opt, cached)))
         out["problems"] = problems
         return out
 

@@ -114,6 +114,7 @@ class Trainer:
         self.model.to(self.device)
         self.on_snapshot = on_snapshot
         self.probe = probe
+        self._before_step = getattr(probe, "before_step", None)  # engine.diagnostics: update/weight ratios
         self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
         self.loss = t.loss
         self._x = torch.as_tensor(self.data.x_train, device=self.device)
@@ -311,6 +312,9 @@ class Trainer:
                     loss.backward()
                     if t.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+                    if self._before_step is not None and (self._single_stepping()
+                                                          or time.perf_counter() - last_emit >= self.min_interval):
+                        self._before_step(self.model, self.step + 1)  # only the step the next snapshot reports
                     self.optimizer.step()
                     self.step += 1
                     n = len(idx)

@@ -31,6 +31,7 @@ from widgets.editor.canvas_items import (
     curve_path,
     guarded,
 )
+from widgets.editor.health_badges import badges_of, set_badges
 from widgets.editor.icons import kind_color
 from widgets.editor.palette import LAYER_MIME, parse_layer_mime
 
@@ -386,10 +387,20 @@ class NetworkCanvas(QGraphicsView):
                 edge.update()
 
     def clear_live(self) -> None:
-        """Remove all thumbnails and weight lines."""
+        """Remove all thumbnails, weight lines and health badges."""
         self.set_edge_weights({})
+        self.set_health({})
         for node in self._nodes.values():
             node.set_thumbnails(None)
+
+    def set_health(self, badges: dict[str, list]) -> None:
+        """Per layer id its health badges [(code, label, hint), ...] (engine/health.py); others lose theirs."""
+        for lid, node in self._nodes.items():
+            set_badges(node, badges.get(lid, []))
+
+    def health_badges(self, layer_id: str) -> list:
+        node = self._nodes.get(layer_id)
+        return badges_of(node) if node is not None else []
 
     def weight_line_items(self, src: str, dst: str) -> list:
         wl = self._weights.get((src, dst))
