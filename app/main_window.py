@@ -32,16 +32,20 @@ from widgets.editor.layout import auto_layout
 from widgets.editor.palette import LayerPalette
 from widgets.views.boundary import BoundaryView, NeuronMapView
 from widgets.views.curves import CurvesView
+from widgets.views.embedding import EmbeddingView
 from widgets.views.evaluation import EvaluationView
 from widgets.views.feature_maps import FeatureMapsView
 from widgets.views.filters import FiltersView
+from widgets.views.landscape import LandscapeView
+from widgets.views.roc import RocView
 from widgets.views.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
 LAYOUT_VERSION = 3  # bump when the default dock set changes, so old saved layouts are dropped
 SLOW_DATASETS = ("iris", "digits")
 VIEW_DOCKS = ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-              "evaluation_dock")  # their preview needs sklearn, loaded with the engine
+              "evaluation_dock", "roc_dock", "embedding_dock",
+              "landscape_dock")  # their preview needs sklearn, loaded with the engine
 
 
 def app_settings() -> QSettings:
@@ -61,6 +65,9 @@ class Views:
     feature_maps: FeatureMapsView = field(default_factory=FeatureMapsView)
     saliency: SaliencyView = field(default_factory=SaliencyView)
     evaluation: EvaluationView = field(default_factory=EvaluationView)
+    roc: RocView = field(default_factory=RocView)
+    embedding: EmbeddingView = field(default_factory=EmbeddingView)
+    landscape: LandscapeView = field(default_factory=LandscapeView)
     docks: dict = field(default_factory=dict)
 
 
@@ -108,6 +115,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.views = Views()
         self._raised_for: str | None = None
         self._build_actions()
+        self.canvas.context_actions = [self.actions[n] if n else None for n in
+                                       ("cut", "copy", "paste", "delete", None, "select_all", "auto_layout", "fit")]
         self._build_menus()
         self._build_status_bar()
         self._connect()
@@ -157,6 +166,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(v.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
         self.add_dock(v.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
         self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        self.add_dock(v.roc, "ROC / PR", bottom, "roc_dock", tabify_with="saliency_dock")
+        self.add_dock(v.embedding, "Embedding", bottom, "embedding_dock", tabify_with="roc_dock")
+        self.add_dock(v.landscape, "Loss landscape", bottom, "landscape_dock", tabify_with="embedding_dock")
         for name in VIEW_DOCKS:
             d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
             v.docks[name] = d[name]

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.analysis import AnalysisController, AnalysisPresenter
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
@@ -54,8 +55,10 @@ class TrainingController(QObject):
         self.options = ViewOptionsTracker(self.model, v, self)
         self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
                            NetworkPresenter(self.model, window.canvas, v.neuron),
-                           InsightPresenter(self.model, v, window.canvas, self.options.visible)]
+                           InsightPresenter(self.model, v, window.canvas, self.options.visible),
+                           AnalysisPresenter(self.model, v)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
+        self.analysis = AnalysisController(self)
         self._connect()
         self._on_model_state("idle")
         self.options.update()

@@ -13,7 +13,7 @@ from app.run import RunModel
 
 # the docks whose content the worker computes, and the signals of the views that change it
 WATCHED_DOCKS = ("boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-                 "evaluation_dock")
+                 "evaluation_dock", "embedding_dock", "roc_dock")
 
 
 class ViewOptionsTracker(QObject):
@@ -31,6 +31,7 @@ class ViewOptionsTracker(QObject):
         views.boundary.projection_changed.connect(lambda _p: self.update())
         views.feature_maps.sample_changed.connect(lambda _s: self.update())
         views.saliency.options_changed.connect(lambda _o: self.update())
+        views.embedding.layer_changed.connect(lambda _l: self.update())
         # the samples to pick from arrive with the run's data (after the presenters have shown them)
         model.events.data.connect(lambda _d: self._timer.start())
 
@@ -48,6 +49,8 @@ class ViewOptionsTracker(QObject):
             "confusion": self.visible("evaluation_dock"),
             "feature_sample": None,
             "saliency": None,
+            "embedding": {"layer": v.embedding.layer()} if self.visible("embedding_dock") else None,
+            "roc": self.visible("roc_dock"),
         }
         proj = v.boundary.projection()
         if proj is not None:
