@@ -227,3 +227,33 @@ def test_cards_show_macs_and_measured_cost(trained, qtbot):
     shares = [canvas.node_item(lid).cost["time_share"] for lid in ("dense1", "act1", "dense2", "act2", "output1")]
     assert sum(shares) == pytest.approx(1.0, abs=1e-6)
     assert "MACs/sample" in canvas.totals_text() and "activations" in canvas.totals_text()
+
+
+def test_drawing_on_the_pad_drives_every_layers_card(trained, qtbot):
+    from PySide6.QtCore import QPoint, Qt
+
+    win, ctl = trained("shapes_cnn.json", epochs=1, docks=("feature_maps_dock",))
+    fm = win.views.feature_maps
+    fm.set_drawing_mode(True)
+    pad = fm.draw_pad
+    qtbot.waitUntil(lambda: pad.isVisible() and pad.width() > 20, timeout=5000)
+    r = pad._pad_rect()
+    qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(r.left() + r.width() // 4, r.top() + r.height() // 2))
+    qtbot.mouseMove(pad, QPoint(r.right() - r.width() // 4, r.top() + r.height() // 2))
+    qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(r.right() - r.width() // 4, r.top() + r.height() // 2))
+    drawn = pad.image()
+    assert drawn.any()
+    node = win.canvas.node_item("conv1")
+    data = ctl.model.data
+    x = (drawn[None] - data.mean) / data.std  # standardised as the worker's data
+    state = ctl.session.fetch_weights(ctl.model.run.run_id)
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x[None].astype(np.float32)),
+                                     torch.from_numpy(state["layers.conv1.weight"]),
+                                     torch.from_numpy(state["layers.conv1.bias"]), padding=2)[0].mean(dim=(1, 2))
+
+    def matches():
+        return node.probe is not None and np.allclose(node.probe, ref.numpy(), atol=1e-4)
+
+    qtbot.waitUntil(matches, timeout=10000)
+    dense = next(lay.id for lay in ctl.model.run.spec.layers if lay.kind == "Dense")
+    assert win.canvas.node_item(dense).probe is not None  # the drawing reaches the dense layers too
