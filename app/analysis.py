@@ -72,7 +72,7 @@ class AnalysisController(QObject):
         v = self.v
         v.embedding.tsne_requested.connect(lambda layer: self.start("tsne", {"layer": layer}))
         v.embedding.cancel_requested.connect(lambda: self.cancel("tsne"))
-        v.landscape.compute_requested.connect(lambda: self.start("landscape", {}))
+        v.landscape.compute_requested.connect(lambda: self.start("landscape", {"along": v.landscape.along()}))
         v.landscape.cancel_requested.connect(lambda: self.cancel("landscape"))
         v.boundary.probe_moved.connect(self._on_boundary_probe_moved)
         v.feature_maps.sample_changed.connect(self._on_feature_sample_changed)

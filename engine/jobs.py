@@ -225,6 +225,7 @@ class AnalysisJobs:
             try:
                 res = LS.landscape(model, x, y, tr.loss, trail, res=int(p.get("res", 21)), span=float(p.get("span", 1.0)),
                                    seed=int(p.get("seed", 0)), budget=float(p.get("budget", LS.TIME_BUDGET)),
+                                   along=str(p.get("along", "random")),
                                    progress=progress, cancelled=cancelled)
             except LS.Cancelled:
                 raise JobCancelled() from None

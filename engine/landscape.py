@@ -71,6 +71,28 @@ def directions(model, seed: int = 0) -> list[list[torch.Tensor]]:
     return out
 
 
+def path_directions(model, trail: list[tuple[int, np.ndarray]]) -> tuple[list, list, float, np.ndarray]:
+    """The two principal directions of the path (theta_t - theta*), as Li et al. do for
+    trajectories (random directions in millions of dimensions are almost orthogonal to it);
+    returns (d1, d2, span covering the path, explained variance ratio (2,))."""
+    centre = _flat([p.detach().float().cpu() for p in model.parameters()])
+    diffs = np.stack([v.astype(np.float64) for _, v in trail]) - centre
+    if len(diffs) < 2 or not np.any(diffs):
+        raise ValueError("the path needs at least two epochs of training - train longer or use random directions")
+    _, s, vt = np.linalg.svd(diffs, full_matrices=False)
+    vecs = [vt[0], vt[1] if len(vt) > 1 else np.zeros_like(vt[0])]
+    out = []
+    for v in vecs:
+        ts, i = [], 0
+        for p in model.parameters():
+            ts.append(torch.from_numpy(v[i:i + p.numel()].astype(np.float32)).reshape(p.shape))
+            i += p.numel()
+        out.append(ts)
+    coords = diffs @ np.stack(vecs, axis=1)
+    ratio = (s[:2] ** 2) / max(float((s ** 2).sum()), 1e-30)
+    return out[0], out[1], float(np.abs(coords).max()) * 1.25, np.pad(ratio, (0, 2 - len(ratio)))
+
+
 def _flat(ts: list[torch.Tensor]) -> np.ndarray:
     return torch.cat([t.reshape(-1) for t in ts]).numpy().astype(np.float64)
 
@@ -105,15 +127,25 @@ def model_loss(model, x: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 
 def landscape(model, x: np.ndarray, y: np.ndarray, loss: str, trail: list[tuple[int, np.ndarray]], *,
-              res: int = 21, span: float = 1.0, seed: int = 0, budget: float = TIME_BUDGET,
+              res: int = 21, span: float = 1.0, seed: int = 0, budget: float = TIME_BUDGET, along: str = "random",
               progress: Callable[[float, str], None] | None = None,
               cancelled: Callable[[], bool] | None = None) -> dict:
-    """The slice, path and line; ``model`` is changed (pass a copy). Raises Cancelled when asked to stop."""
+    """The slice, path and line; ``model`` is changed (pass a copy). Raises Cancelled when asked to stop.
+
+    ``along``: "random" (two filter-normalised random directions, ``span`` in their units) or
+    "path" (the path's two principal directions, the span chosen to cover it).
+    """
     cancelled = cancelled or (lambda: False)
     progress = progress or (lambda f, m: None)
     base = [p.detach().float().cpu().clone() for p in model.parameters()]
     centre_vec = _flat(base)
-    d1, d2 = directions(model, seed)
+    ratio = np.zeros(2)
+    if along == "path":
+        d1, d2, span, ratio = path_directions(model, trail)
+    elif along == "random":
+        d1, d2 = directions(model, seed)
+    else:
+        raise ValueError(f"directions {along!r} are unknown - use random or path")
     t0 = time.perf_counter()
     centre = model_loss(model, x, y, loss)
     one = max(time.perf_counter() - t0, 1e-4)
@@ -157,4 +189,4 @@ def landscape(model, x: np.ndarray, y: np.ndarray, loss: str, trail: list[tuple[
     _set_flat(model, centre_vec.astype(np.float32))
     return {"coords": coords.astype(np.float32), "loss": grid, "centre_loss": centre, "path": path,
             "path_epochs": epochs, "line_alpha": alphas.astype(np.float32), "line_loss": line,
-            "n_samples": len(x)}
+            "n_samples": len(x), "along": along, "path_ratio": np.asarray(ratio, np.float32)}

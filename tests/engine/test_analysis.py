@@ -125,3 +125,33 @@ def test_layer_costs_share_forward_time_and_count_activation_memory():
     c = A.layer_costs(model, np.zeros((8, 5), np.float32), repeats=2)
     assert sum(v["time_share"] for v in c.values()) == pytest.approx(1.0)
     assert c["d1"]["act_bytes"] == 4 * 4 and c["out"]["act_bytes"] == 2 * 4
+
+
+def test_landscape_along_the_paths_principal_directions_shows_the_path():
+    from engine import landscape as LS
+    from engine import spec as S
+    from engine.trainer import Trainer
+    from tests.conftest import EXAMPLES
+
+    spec = S.load(f"{EXAMPLES}/xor.json")
+    spec.training.epochs, spec.training.device = 8, "cpu"
+    tr = Trainer(spec)
+    trail = LS.Trail()
+    trail.observe(tr.model, -1)
+    tr.on_snapshot = lambda snap: trail.observe(tr.model, snap.epoch)
+    tr.run()
+    x, y = LS.subsample(tr.data.x_train, tr.data.y_train, 256)
+    start = trail.snapshot()[0][1]
+    r = LS.landscape(tr.model, x, y, tr.loss, trail.snapshot(), res=7, along="path")
+    span = float(r["coords"][-1])
+    # the initial weights sit inside the slice and far from the centre, at their true distance when
+    # the two directions hold (nearly) all of the path
+    assert 0.3 * span < float(np.abs(r["path"][0]).max()) <= span
+    dist = np.linalg.norm(start - LS.flat_params(tr.model))
+    assert np.linalg.norm(r["path"][0]) <= dist + 1e-4
+    assert r["path_ratio"].sum() > 0.5
+    with torch.no_grad():
+        ref = float(torch.nn.functional.cross_entropy(tr.model.eval()(torch.from_numpy(x)), torch.from_numpy(y)))
+    assert r["centre_loss"] == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError, match="directions"):
+        LS.landscape(tr.model, x, y, tr.loss, trail.snapshot(), res=7, along="sideways")

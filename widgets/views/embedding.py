@@ -71,7 +71,7 @@ class EmbeddingView(QWidget):
         self._images: np.ndarray | None = None
         self.selected: int | None = None
         self.method = "PCA"
-        self.layer_combo.currentIndexChanged.connect(lambda _i: self.layer_changed.emit(self.layer()))
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_combo_changed)
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.job.start_requested.connect(lambda: self.tsne_requested.emit(self.layer()))
         self.job.cancel_requested.connect(lambda: self.cancel_requested.emit())
@@ -127,6 +127,10 @@ class EmbeddingView(QWidget):
         self.set_points(points, index, "t-SNE", layer)
 
     # ---- selection -----------------------------------------------------------------------------
+    def _on_layer_combo_changed(self, _i: int) -> None:
+        self.method_combo.setCurrentIndex(0)  # a t-SNE of another layer is stale: back to the live PCA
+        self.layer_changed.emit(self.layer())
+
     def _on_method_changed(self, i: int) -> None:
         self.method = "PCA" if i == 0 else "t-SNE"
         self.job.setVisible(i == 1)

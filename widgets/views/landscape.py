@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from widgets.paint.colormaps import colormap
 from widgets.paint.palette import SELECTION, TF_ORANGE
@@ -25,6 +25,12 @@ class LandscapeView(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         self.job = JobRow("Compute landscape", "Loss on a 2-D slice through the weights along two filter-normalised "
                                                "random directions (Li et al. 2018), on 512 training samples")
+        self.along_combo = QComboBox()
+        self.along_combo.addItem("random directions (filter-normalised)", "random")
+        self.along_combo.addItem("principal directions of the path", "path")
+        self.along_combo.setToolTip("Random directions show the shape of the minimum; the path is almost orthogonal to "
+                                    "them, so its principal directions show where the optimiser went (Li et al. §7)")
+        self.job.layout().insertWidget(1, self.along_combo)
         lay.addWidget(self.job)
         row = QHBoxLayout()
         self.slice_plot = pg.PlotWidget(background="w", title="Loss around the current weights")
@@ -53,7 +59,11 @@ class LandscapeView(QWidget):
         lay.addWidget(self.caption)
         self.result: dict | None = None
         self.job.start_requested.connect(lambda: self.compute_requested.emit())
+        self.caption.setWordWrap(True)
         self.job.cancel_requested.connect(lambda: self.cancel_requested.emit())
+
+    def along(self) -> str:
+        return self.along_combo.currentData()
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(560, 320)
@@ -82,9 +92,16 @@ class LandscapeView(QWidget):
         self.line_plot.plot(r["line_alpha"], r["line_loss"], pen=pg.mkPen(SELECTION, width=2), symbol="o", symbolSize=4)
         self.line_plot.addItem(pg.InfiniteLine(0.0, pen=pg.mkPen("#bbbbbb")))
         self.line_plot.addItem(pg.InfiniteLine(1.0, pen=pg.mkPen("#bbbbbb")))
-        self.caption.setText(f"centre loss {r['centre_loss']:.4g} on {r['n_samples']} training samples; "
-                             f"{len(coords)}x{len(coords)} grid; path: {max(0, len(path) - 1)} snapshots (orange) "
-                             "to the current weights (star); colour: log10 loss")
+        reach = float(np.abs(path).max()) if len(path) else 0.0
+        note = ""
+        if r.get("along") == "path":
+            ratio = np.asarray(r.get("path_ratio", np.zeros(2)))
+            note = f"; the two directions hold {100 * ratio.sum():.0f}% of the path's variance"
+        elif len(path) and reach < 0.05 * (hi - lo):
+            note = "; the path stays near the star: random directions are almost orthogonal to it - try the path's directions"
+        self.caption.setText(f"centre loss {r['centre_loss']:.4g} on {r['n_samples']} training samples, "
+                             f"{len(coords)}x{len(coords)} grid; path: {max(0, len(path) - 1)} weight snapshots (orange) "
+                             f"to the current weights (star); colour: log10 loss{note}")
 
     def clear(self) -> None:
         self.result = None
