@@ -149,7 +149,7 @@ class EmbeddingView(QWidget):
         self.selected = int(self._index[i])
         lab = int(self._labels[i])
         name = self._names[lab] if lab < len(self._names) else str(lab)
-        lines = [f"sample {self.selected} - class {name}"]
+        lines = [f"sample {self.selected}: {name}"]
         if self._images is not None and self.selected < len(self._images):
             from PySide6.QtGui import QPixmap
 

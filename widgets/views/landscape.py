@@ -46,7 +46,7 @@ class LandscapeView(QWidget):
         self.centre = pg.ScatterPlotItem(size=12, symbol="star", brush=pg.mkBrush(SELECTION), pen=pg.mkPen("w"))
         self.slice_plot.addItem(self.path)
         self.slice_plot.addItem(self.centre)
-        self.line_plot = pg.PlotWidget(background="w", title="From the initial (0) to the current (1) weights")
+        self.line_plot = pg.PlotWidget(background="w", title="Initial (0) → current (1) weights")
         self.line_plot.setMenuEnabled(False)
         self.line_plot.hideButtons()
         self.line_plot.setLabel("bottom", "alpha")
