@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import QPointF
 
 from app.training import TrainingController
 from engine import datasets
@@ -168,6 +169,31 @@ def test_ablation_from_the_context_menu_changes_accuracy_as_computed_by_hand(tra
     again.trigger()
     qtbot.waitUntil(lambda: "ablate" in ctl.analysis.last, timeout=10000)
     assert ctl.analysis.last["ablate"].result["masks"] == [] and "off:" not in canvas.totals_text()
+    # a weight line: right-click it and switch that one connection off
+    lines = canvas.weight_line_items("act1", "dense2")
+    ends = np.array([[ln.line().x1(), ln.line().y1(), ln.line().x2(), ln.line().y2()] for ln in lines])
+    mine = ends[2 * 8 + 3]  # weight dense2[2] <- act1[3]
+
+    def gap(t):  # distance from the point at t along our line to the nearest other line
+        p = mine[:2] + t * (mine[2:] - mine[:2])
+        a, b = np.delete(ends[:, :2], 19, 0), np.delete(ends[:, 2:], 19, 0)
+        u = np.clip(((p - a) * (b - a)).sum(1) / ((b - a) ** 2).sum(1), 0, 1)
+        return np.linalg.norm(a + u[:, None] * (b - a) - p, axis=1).min()
+
+    t = max(np.linspace(0.15, 0.85, 71), key=gap)  # where the user can click it without hitting another
+    menu = canvas.context_menu(QPointF(*(mine[:2] + t * (mine[2:] - mine[:2]))))
+    next(a for a in menu.actions() if "connection act1[3] → dense2[2]" in a.text()).trigger()
+    ctl.analysis.last.clear()
+    qtbot.waitUntil(lambda: "ablate" in ctl.analysis.last, timeout=10000)
+    net["dense2"].weight.data[2, 3] = 0.0
+    o, _ = run_hand(net, order, data.x_val)
+    r = ctl.analysis.last["ablate"].result
+    assert r["masks"] == [("link", "act1", "dense2", 3, 2)]
+    assert r["delta"] == pytest.approx(float((o.argmax(1).numpy() == data.y_val).mean()) - acc0)
+    # a unit tile on a card: right-click it
+    strip = node.strip
+    tile = strip.mapToScene(strip.tile_rect(5).center())
+    assert any(a.text() == "Switch off unit 5 of dense1" for a in canvas.context_menu(tile).actions())
     # Reset forgets masks
     ctl.reset()
     assert canvas.ablated == set()
