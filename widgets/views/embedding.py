@@ -71,6 +71,7 @@ class EmbeddingView(QWidget):
         self._images: np.ndarray | None = None
         self.selected: int | None = None
         self.method = "PCA"
+        self._shown_method = ""
         self.layer_combo.currentIndexChanged.connect(self._on_layer_combo_changed)
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.job.start_requested.connect(lambda: self.tsne_requested.emit(self.layer()))
@@ -106,14 +107,19 @@ class EmbeddingView(QWidget):
         if method == "PCA" and self.method != "PCA":
             return
         pts = np.asarray(points, np.float32).reshape(-1, 2)
+        if method == self._shown_method and pts.shape == self._pts.shape and np.array_equal(pts, self._pts) \
+                and np.array_equal(index, self._index):
+            return  # the worker sent its cached result again: nothing to redraw
+        self._shown_method = method
         self._pts, self._index = pts, np.asarray(index, np.int64)
         if features is not None:
             self._features = np.asarray(features, np.float32)
         labels = getattr(self, "_all_labels", np.zeros(0, np.int64))
         self._labels = labels[self._index] if len(labels) >= len(self._index) else np.zeros(len(self._index), np.int64)
         colors = class_colors(int(self._labels.max()) + 1 if len(self._labels) else 1)
-        brushes = [pg.mkBrush(*colors[c]) for c in self._labels]
-        self.scatter.setData(pos=pts, brush=brushes, data=np.arange(len(pts)))
+        # one brush object per class: pyqtgraph then skips building a brush per point
+        brushes = [pg.mkBrush(*c) for c in colors]
+        self.scatter.setData(pos=pts, brush=[brushes[c] for c in self._labels], data=np.arange(len(pts)))
         what = f"PCA ({100 * ratio[0]:.0f}% + {100 * ratio[1]:.0f}% of variance)" if method == "PCA" and ratio is not None \
             else method
         self.caption.setText(f"{len(pts)} validation samples at {layer} - {what}")
@@ -172,6 +178,7 @@ class EmbeddingView(QWidget):
         self.marker.setData(pos=self._pts[hit[:1]] if len(hit) else np.zeros((0, 2)))
 
     def clear(self) -> None:
+        self._shown_method = ""
         self.scatter.setData(pos=np.zeros((0, 2)))
         self._pts = np.zeros((0, 2), np.float32)
         self._index = np.zeros(0, np.int64)
