@@ -33,17 +33,21 @@ from widgets.editor.palette import LayerPalette
 from widgets.views.boundary import BoundaryView, NeuronMapView
 from widgets.views.curves import CurvesView
 from widgets.views.distributions import DistributionsView
+from widgets.views.embedding import EmbeddingView
 from widgets.views.evaluation import EvaluationView
 from widgets.views.feature_maps import FeatureMapsView
 from widgets.views.filters import FiltersView
 from widgets.views.gradients import GradientsView
+from widgets.views.landscape import LandscapeView
+from widgets.views.roc import RocView
 from widgets.views.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
-LAYOUT_VERSION = 4  # bump when the default dock set changes, so old saved layouts are dropped
-SLOW_DATASETS = ("iris", "digits")
+LAYOUT_VERSION = 5  # bump when the default dock set changes, so old saved layouts are dropped
+SLOW_DATASETS = ("iris", "digits")  # their preview needs sklearn, loaded after the window shows
 VIEW_DOCKS = ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-              "evaluation_dock", "gradients_dock", "distributions_dock")  # their preview needs sklearn, loaded with the engine
+              "evaluation_dock", "gradients_dock", "distributions_dock", "roc_dock", "embedding_dock",
+              "landscape_dock")
 
 
 def app_settings() -> QSettings:
@@ -65,6 +69,9 @@ class Views:
     evaluation: EvaluationView = field(default_factory=EvaluationView)
     gradients: GradientsView = field(default_factory=GradientsView)
     distributions: DistributionsView = field(default_factory=DistributionsView)
+    roc: RocView = field(default_factory=RocView)
+    embedding: EmbeddingView = field(default_factory=EmbeddingView)
+    landscape: LandscapeView = field(default_factory=LandscapeView)
     docks: dict = field(default_factory=dict)
 
 
@@ -112,6 +119,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.views = Views()
         self._raised_for: str | None = None
         self._build_actions()
+        self.canvas.context_actions = [self.actions[n] if n else None for n in
+                                       ("cut", "copy", "paste", "delete", None, "select_all", "auto_layout", "fit")]
         self._build_menus()
         self._build_status_bar()
         self._connect()
@@ -163,6 +172,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
         self.add_dock(v.gradients, "Gradients", bottom, "gradients_dock", tabify_with="saliency_dock")
         self.add_dock(v.distributions, "Distributions", bottom, "distributions_dock", tabify_with="gradients_dock")
+        self.add_dock(v.roc, "ROC / PR", bottom, "roc_dock", tabify_with="distributions_dock")
+        self.add_dock(v.embedding, "Embedding", bottom, "embedding_dock", tabify_with="roc_dock")
+        self.add_dock(v.landscape, "Loss landscape", bottom, "landscape_dock", tabify_with="embedding_dock")
         for name in VIEW_DOCKS:
             d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
             v.docks[name] = d[name]

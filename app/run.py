@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,7 @@ class Run:
     snapshot: P.Snapshot | None = None
     result: P.Result | None = None
     message: str = ""
+    ablations: list = field(default_factory=list)  # masks switched on in the worker's model (engine.analysis)
 
     @property
     def ended(self) -> bool:

@@ -59,6 +59,7 @@ class RunSession(QObject):
     progress = Signal(int, str, int, int)  # run id, what, done, total
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
+    analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
     # call is queued
     _wake = Signal()
@@ -241,6 +242,9 @@ class RunSession(QObject):
             self.exported.emit(event)
         elif isinstance(event, P.Weights):
             self.weights_ready.emit(event)
+        elif isinstance(event, (P.AnalysisProgress, P.AnalysisReady)):
+            if event.run_id in self.open:
+                self.analysis_event.emit(event)
 
     def _on_worker_lost(self, conn) -> None:
         if conn is not self._conn:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.analysis import AnalysisController, AnalysisPresenter
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
 from app.presenters_health import DistributionsPresenter, GradientsPresenter, HealthPresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
@@ -57,8 +58,10 @@ class TrainingController(QObject):
                            NetworkPresenter(self.model, window.canvas, v.neuron),
                            InsightPresenter(self.model, v, window.canvas, self.options.visible),
                            HealthPresenter(self.model, window.canvas), GradientsPresenter(self.model, v.gradients),
-                           DistributionsPresenter(self.model, v.distributions)]
+                           DistributionsPresenter(self.model, v.distributions),
+                           AnalysisPresenter(self.model, v)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
+        self.analysis = AnalysisController(self)
         self._connect()
         self._on_model_state("idle")
         self.options.update()

@@ -13,7 +13,7 @@ from app.run import RunModel
 
 # the docks whose content the worker computes, and the signals of the views that change it
 WATCHED_DOCKS = ("boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-                 "evaluation_dock", "gradients_dock", "distributions_dock")
+                 "evaluation_dock", "gradients_dock", "distributions_dock", "embedding_dock", "roc_dock")
 
 
 class ViewOptionsTracker(QObject):
@@ -32,6 +32,7 @@ class ViewOptionsTracker(QObject):
         views.feature_maps.sample_changed.connect(lambda _s: self.update())
         views.saliency.options_changed.connect(lambda _o: self.update())
         views.distributions.kind_changed.connect(lambda _k: self.update())
+        views.embedding.layer_changed.connect(lambda _l: self.update())
         # the samples to pick from arrive with the run's data (after the presenters have shown them)
         model.events.data.connect(lambda _d: self._timer.start())
 
@@ -52,6 +53,8 @@ class ViewOptionsTracker(QObject):
             "health": True,  # the badges on the canvas cards
             "gradients": self.visible("gradients_dock"),
             "distributions": v.distributions.kind() if self.visible("distributions_dock") else None,
+            "embedding": {"layer": v.embedding.layer()} if self.visible("embedding_dock") else None,
+            "roc": self.visible("roc_dock"),
         }
         proj = v.boundary.projection()
         if proj is not None:

@@ -76,7 +76,7 @@ def run_loop(seconds: float) -> None:
 def show_every_dock(window) -> None:
     """Untabify the view docks so each one is on screen and its part is computed."""
     names = ["curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "feature_maps_dock", "saliency_dock",
-             "evaluation_dock", "gradients_dock", "distributions_dock"]
+             "evaluation_dock", "gradients_dock", "distributions_dock", "roc_dock", "embedding_dock"]
     docks = [window.docks[n] for n in names if n in window.docks]
     for d in docks:
         window.removeDockWidget(d)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine import analysis
 from engine.diagnostics import Diagnostics
 from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of
 from engine.saliency import saliency
@@ -309,6 +310,8 @@ class Prober:
                                 "slow_interval": 0.5, "health": True, "gradients": False, "distributions": None}
 
     def __init__(self, data, loss: str, options: dict | None = None):
+        # more keys (engine.analysis): embedding ({"layer": id | None} or None: PCA of the
+        # validation activations), roc (bool: ROC and precision-recall curves)
         _check_loss(loss)
         self.data = data
         self.loss = loss
@@ -318,7 +321,8 @@ class Prober:
         self.is_tabular = len(info.input_shape) == 1 and info.input_shape[0] >= 2
         self._pca = pca_2d(data.x_train) if self.is_tabular and info.input_shape[0] > 2 else None
         self._planes: dict[Any, tuple] = {}
-        self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion", "health")}
+        self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion", "health",
+                                                    "embedding", "roc")}
         self.diag = Diagnostics(data.x_val)  # health, gradients, distributions (engine/diagnostics.py)
 
     def before_step(self, model, step: int) -> None:
@@ -365,7 +369,8 @@ class Prober:
         sample = self._sample(opt)
         parts = [self.is_tabular and opt.get("boundary"), self.is_tabular and opt.get("neurons"), sample is not None,
                  sample is not None and bool(opt.get("saliency")), bool(opt.get("confusion")),
-                 bool(opt.get("health") or opt.get("distributions"))]
+                 bool(opt.get("health") or opt.get("distributions")),
+                 opt.get("embedding") is not None, bool(opt.get("roc"))]
         # each cached part gets an equal slice of the budget; one more slice is left for the
         # parts that are always fresh (weights, filters, projected points)
         factor = (1.0 - PROBE_BUDGET) / PROBE_BUDGET * (1 + sum(bool(p) for p in parts))
@@ -395,6 +400,13 @@ class Prober:
             part("confusion", lambda: out.__setitem__("confusion", cached(
                 "confusion", None, lambda: self._confusion(model), slow if len(self.data.y_val) > 2000 else 0.0)))
         part("health", lambda: out.update(self.diag.extras(model, opt, cached)))
+        if opt.get("embedding") is not None and len(self.data.y_val):  # {"layer": id | None}: PCA of its activations
+            layer = opt["embedding"].get("layer")
+            part("embedding", lambda: out.__setitem__("embedding", cached(
+                "embedding", layer, lambda: analysis.embedding_pca(model, self.data, layer))))
+        if opt.get("roc") and len(self.data.y_val):
+            part("roc", lambda: out.__setitem__("roc", cached("roc", None, lambda: analysis.roc_pr(
+                predict(model, self.data.x_val, self.loss)[0], self.data.y_val), slow if len(self.data.y_val) > 2000 else 0.0)))
         out["problems"] = problems
         return out
 

@@ -150,6 +150,26 @@ class CloseRun:
 
 
 @dataclass(frozen=True)
+class Analyze:
+    """Compute an analysis on demand (engine.jobs): tsne, landscape, probe, ablate or cost.
+
+    Answered by AnalysisReady (with ``error`` "cancelled" after CancelAnalysis); slow kinds
+    send AnalysisProgress on the way. ``job_id`` is chosen by the GUI.
+    """
+
+    run_id: int
+    job_id: int
+    kind: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelAnalysis:
+    run_id: int
+    job_id: int
+
+
+@dataclass(frozen=True)
 class Quit:
     """End the worker."""
 
@@ -230,3 +250,25 @@ class Weights:
     run_id: int
     step: int
     state: dict
+
+
+@dataclass(frozen=True)
+class AnalysisProgress:
+    """How far an Analyze job is (0..1)."""
+
+    run_id: int
+    job_id: int
+    kind: str
+    fraction: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class AnalysisReady:
+    """Answer to Analyze: ``result`` holds numpy arrays and scalars; ``error`` is empty on success."""
+
+    run_id: int
+    job_id: int
+    kind: str
+    result: dict
+    error: str = ""

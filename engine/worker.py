@@ -90,6 +90,7 @@ class RunHost:
         self._progress_at = 0.0
         self.trainer = None
         self.prober = None
+        self.jobs = None  # engine.jobs.AnalysisJobs, with the trainer
         self.thread = threading.Thread(target=self._main, name=f"run-{cmd.run_id}", daemon=True)
 
     # ---- command side (the worker's command loop) -------------------------------------------
@@ -106,6 +107,7 @@ class RunHost:
             trainer = self.trainer
         if trainer is not None:
             trainer.stop()
+            self.jobs.close()
 
     def _apply(self, cmd) -> None:
         tr = self.trainer
@@ -123,6 +125,8 @@ class RunHost:
             tr.call_soon(lambda: self._send(P.Weights(self.run_id, tr.step, state_to_numpy(tr.model))))
         elif isinstance(cmd, P.ExportWeights):
             tr.call_soon(lambda: self._export(cmd.path))
+        elif isinstance(cmd, (P.Analyze, P.CancelAnalysis)):
+            self.jobs.handle(cmd)
 
     def _export(self, path: str) -> None:
         from engine import export
@@ -153,6 +157,7 @@ class RunHost:
     def _build(self):
         from engine import spec as S
         from engine.build import build
+        from engine.jobs import AnalysisJobs
         from engine.probes import Prober
         from engine.trainer import Trainer, device_name
 
@@ -171,11 +176,13 @@ class RunHost:
         if cmd.paused:
             trainer.pause()
             trainer.step_once()
+        jobs = AnalysisJobs(self.run_id, trainer, prober, self._send)
+        jobs.observe(-1)  # the initial weights: the start of the landscape's path
         self._send(P.RunStarted(self.run_id, device_name(trainer.device), run_data(data)))
         with self._lock:
             if self._closed.is_set():
                 return None
-            self.trainer, self.prober = trainer, prober
+            self.trainer, self.prober, self.jobs = trainer, prober, jobs
             pending, self._pending = self._pending, []
         for c in pending:  # in the order they were sent
             self._apply(c)
@@ -190,6 +197,8 @@ class RunHost:
         return not self._closed.is_set()
 
     def _on_snapshot(self, snap: P.Snapshot) -> None:
+        if self.jobs is not None:  # the training thread: the weights are consistent here
+            self.jobs.observe(snap.epoch)
         self._send(P.SnapshotReady(self.run_id, snap))
 
 

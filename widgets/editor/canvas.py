@@ -11,8 +11,9 @@ import math
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, QMenu, QWidget
 
+from engine.costs import design_macs, fmt_bytes, fmt_count
 from engine.layers import REGISTRY, Report, fmt_shape, would_cycle
 from engine.spec import Spec
 from widgets.editor.canvas_items import (
@@ -91,6 +92,7 @@ class NetworkCanvas(QGraphicsView):
     node_activated = Signal(str)  # double-click on a card
     unit_hovered = Signal(str, int)  # node id, unit index; -1 when the mouse leaves the tiles
     unit_clicked = Signal(str, int)
+    ablation_requested = Signal(dict)  # {"layer", "unit"} or {"src", "dst", "i", "j"}, with "on" (bool); {"clear": True}
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -128,6 +130,12 @@ class NetworkCanvas(QGraphicsView):
         self._ghost: tuple[str, QPointF] | None = None
         self._fit_pending = True
         self._routed_for: tuple = ()
+        self.context_actions: list = []  # the window's actions offered by the context menu (copy, paste, ...)
+        self.ablated: set[tuple] = set()  # ("unit", layer, i) / ("link", src, dst, i, j) switched off
+        self.ablation_text = ""  # e.g. "accuracy -3.1 %", shown in the footer
+        self._macs: dict[str, int] = {}
+        self._costs: dict[str, dict] = {}
+        self._probe: dict[str, np.ndarray] = {}
         self._scene.selectionChanged.connect(self._on_scene_selection_changed)
         self.centerOn(0, 0)
 
@@ -135,6 +143,7 @@ class NetworkCanvas(QGraphicsView):
     def set_design(self, spec: Spec, report: Report) -> None:
         """Show ``spec`` with the shapes, counts and problems of ``report``; items are reused by id."""
         self._spec, self._report = spec, report
+        self._macs = design_macs(spec, report)
         warnings: dict[str, str] = {}
         for prob in report.problems:
             if prob.severity == "warning":
@@ -155,6 +164,7 @@ class NetworkCanvas(QGraphicsView):
                 shape = report.shapes.get(lay.id)
                 node.set_state(lay.kind, lay.params, fmt_shape(shape) if shape is not None else "?",
                                report.counts.get(lay.id), report.node_errors.get(lay.id), warnings.get(lay.id))
+                node.set_cost(self._macs.get(lay.id), self._costs.get(lay.id))
                 pos = _finite_point(lay.pos)
                 if node.pos() != pos:
                     node.setPos(pos)
@@ -401,6 +411,100 @@ class NetworkCanvas(QGraphicsView):
     def health_badges(self, layer_id: str) -> list:
         node = self._nodes.get(layer_id)
         return badges_of(node) if node is not None else []
+
+    # ---- analysis on the cards: probe, ablation, cost ------------------------------------------
+    def set_probe_values(self, values: dict[str, np.ndarray]) -> None:
+        """Light every card up with the what-if probe's activations ({layer id: values}); {} clears."""
+        self._probe = dict(values)
+        self._sync_live_marks()
+
+    def set_ablations(self, keys, text: str = "") -> None:
+        self.ablated = {tuple(k) for k in keys}
+        self.ablation_text = text if self.ablated else ""
+        self._sync_live_marks()
+        self.viewport().update()
+
+    def _sync_live_marks(self) -> None:
+        for lid, node in self._nodes.items():
+            units = {k[2] for k in self.ablated if k[0] == "unit" and k[1] == lid}
+            node.set_probe(self._probe.get(lid), units)
+
+    def set_layer_costs(self, costs: dict[str, dict]) -> None:
+        """Measured per layer: {"time_share", "act_bytes"}; {} forgets them (a new run)."""
+        self._costs = dict(costs)
+        for lid, node in self._nodes.items():
+            node.set_cost(self._macs.get(lid), self._costs.get(lid))
+        self.viewport().update()
+
+    def layer_macs(self) -> dict[str, int]:
+        return dict(self._macs)
+
+    def _ablation_target_at(self, scene_pos: QPointF) -> dict | None:
+        """The unit tile or weight line under ``scene_pos`` as an ablation target."""
+        for item in self._scene.items(scene_pos):
+            if isinstance(item, ThumbStrip):
+                i = item.index_at(item.mapFromScene(scene_pos))
+                if i >= 0:
+                    return {"layer": item.node.layer_id, "unit": i}
+        best, best_d = None, 4.0 / max(self.zoom(), 1e-3)
+        for (src, dst), wl in self._weights.items():
+            n_in = wl.shape[1]
+            for k, line in enumerate(wl.lines):
+                ln = line.line()
+                a, b = np.array([ln.x1(), ln.y1()]), np.array([ln.x2(), ln.y2()])
+                pt = np.array([scene_pos.x(), scene_pos.y()])
+                t = float(np.clip(np.dot(pt - a, b - a) / max(np.dot(b - a, b - a), 1e-9), 0, 1))
+                d = float(np.linalg.norm(a + t * (b - a) - pt))
+                if d < best_d:
+                    j, i = divmod(k, n_in)
+                    best, best_d = {"src": src, "dst": dst, "i": i, "j": j}, d
+        return best
+
+    @staticmethod
+    def _key(target: dict) -> tuple:
+        if "src" in target:
+            return ("link", target["src"], target["dst"], target["i"], target["j"])
+        return ("unit", target["layer"], target["unit"])
+
+    def _ablation_action(self, menu, target: dict, text: str) -> None:
+        off = self._key(target) in self.ablated
+        act = menu.addAction(("Switch on again: " if off else "Switch off ") + text)
+        act.triggered.connect(lambda _c=False, t=dict(target, on=off): self.ablation_requested.emit(t))
+
+    def context_menu(self, scene_pos: QPointF) -> QMenu:
+        """The canvas's right-click menu at ``scene_pos`` (ablation while a model exists, then the edit actions)."""
+        menu = QMenu(self)
+        node = self._node_at(scene_pos)
+        if node is not None and not node.isSelected():
+            self.select_ids([node.layer_id])
+        target = self._ablation_target_at(scene_pos) if self._probe or self._weights or self._live() else None
+        if target is not None:
+            text = (f"connection {target['src']}[{target['i']}] → {target['dst']}[{target['j']}]" if "src" in target
+                    else f"unit {target['unit']} of {target['layer']}")
+            self._ablation_action(menu, target, text)
+        elif node is not None and self._live() and node.kind in ("Dense", "Conv2d", "Activation", "BatchNorm"):
+            shape = self._report.shapes.get(node.layer_id)
+            if shape:
+                word = "filter" if len(shape) == 3 else "unit"
+                sub = menu.addMenu(f"Switch off a {word} of {node.layer_id}")
+                for i in range(min(int(shape[0]), 64)):
+                    self._ablation_action(sub, {"layer": node.layer_id, "unit": i}, f"{word} {i}")
+        if self.ablated:
+            act = menu.addAction(f"Switch everything on again ({len(self.ablated)} off)")
+            act.triggered.connect(lambda _c=False: self.ablation_requested.emit({"clear": True}))
+        if not menu.isEmpty():
+            menu.addSeparator()
+        for act in self.context_actions:
+            menu.addSeparator() if act is None else menu.addAction(act)
+        return menu
+
+    def _live(self) -> bool:
+        return bool(self._costs) or any(n.has_thumbnails() for n in self._nodes.values()) or self.live_model
+
+    live_model = False  # set by the app while a trained model exists (ablation needs one)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.context_menu(self.mapToScene(event.pos())).exec(event.globalPos())
 
     def weight_line_items(self, src: str, dst: str) -> list:
         wl = self._weights.get((src, dst))
@@ -712,7 +816,15 @@ class NetworkCanvas(QGraphicsView):
     def totals_text(self) -> str:
         n = len(self._spec.layers)
         total = self._report.total_params
-        return f"{n} layer{'' if n == 1 else 's'} · {total:,} parameter{'' if total == 1 else 's'}"
+        text = f"{n} layer{'' if n == 1 else 's'} · {total:,} parameter{'' if total == 1 else 's'}"
+        if self._macs:
+            text += f" · {fmt_count(sum(self._macs.values()))} MACs/sample"
+        if self._costs:
+            mem = sum(c["act_bytes"] for c in self._costs.values())
+            text += f" · activations {fmt_bytes(mem)}/sample"
+        if self.ablation_text:
+            text += f" · {len(self.ablated)} off: {self.ablation_text}"
+        return text
 
     def _paint_totals(self, painter: QPainter, vp) -> None:
         text = self.totals_text()

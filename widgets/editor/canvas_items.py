@@ -27,6 +27,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsLineItem, QStyleOptionGraphicsItem
 
+from engine.costs import fmt_bytes, fmt_count
 from engine.layers import REGISTRY, describe_params
 from widgets import pyside_fix
 from widgets.editor.icons import kind_color, paint_glyph
@@ -254,6 +255,12 @@ class ThumbStrip(QGraphicsItem):
             p.setPen(frame)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r)
+        p.setPen(QPen(ERROR_COLOR, 2))
+        for i in self.node.ablated:
+            if i < len(self.images):
+                r = self.tile_rect(i)
+                p.drawLine(r.topLeft(), r.bottomRight())
+                p.drawLine(r.topRight(), r.bottomLeft())
         if 0 <= self.hovered < len(self.images):
             p.setPen(QPen(TEXT_COLOR, 2))
             p.drawRect(self.tile_rect(self.hovered).adjusted(-1, -1, 1, 1))
@@ -309,6 +316,10 @@ class NodeItem(QGraphicsItem):
         self.in_port: PortItem | None = None
         self.out_port: PortItem | None = None
         self.strip: ThumbStrip | None = None
+        self.macs: int | None = None  # per sample (engine.costs)
+        self.cost: dict | None = None  # measured once trained: time_share, act_bytes
+        self.probe: np.ndarray | None = None  # the what-if probe's activation per unit
+        self.ablated: set[int] = set()  # units / filters switched off
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
@@ -333,12 +344,39 @@ class NodeItem(QGraphicsItem):
         self.setToolTip(self._tooltip())
         self.update()
 
+    def set_cost(self, macs: int | None, cost: dict | None) -> None:
+        if (macs, cost) != (self.macs, self.cost):
+            self.macs, self.cost = macs, cost
+            self.setToolTip(self._tooltip())
+            self.update()
+
+    def set_probe(self, values: np.ndarray | None, ablated: set[int]) -> None:
+        """Light the card up with one probe input's activations (a cell per unit); mark switched-off units."""
+        self.probe, self.ablated = values, set(ablated)
+        self.update()
+        if self.strip is not None:
+            self.strip.update()
+
+    def cost_text(self) -> str:
+        if self.macs is None:
+            return ""
+        text = f"{fmt_count(self.macs)} MACs"
+        if self.cost is not None:
+            text += f" · {100 * self.cost['time_share']:.0f}%"
+        return text
+
     def _tooltip(self) -> str:
         k = REGISTRY.get(self.kind)
         lines = [f"<b>{html.escape(self.kind)}</b> {html.escape(self.layer_id)}"]
         if k:
             lines.append(html.escape(k.help))
         lines.append(f"output {html.escape(self.shape_text)} &middot; {self._count_text()}")
+        if self.macs is not None:
+            cost = f"{self.macs:,} multiply-accumulates per sample"
+            if self.cost is not None:
+                cost += (f" &middot; {100 * self.cost['time_share']:.1f}% of forward time &middot; "
+                         f"activations {fmt_bytes(self.cost['act_bytes'])} per sample")
+            lines.append(cost)
         if self.error:
             lines.insert(0, f"<span style='color:{ERROR_COLOR.name()}'><b>Error:</b> {html.escape(self.error)}</span>")
         if self.warning:
@@ -487,10 +525,17 @@ class NodeItem(QGraphicsItem):
         body_l, body_r = card.left() + 10, card.right() - 10
         p.setFont(fonts["body"])
         desc = self.desc or _FALLBACK_DESC.get(self.kind, "")
+        cost = self.cost_text()
+        cost_w = QFontMetricsF(fonts["small"]).horizontalAdvance(cost) + 6 if cost else 0.0
         p.setPen(TEXT_COLOR if self.desc else MUTED_COLOR)
-        p.drawText(QRectF(body_l, card.top() + HEADER_H + 3, body_r - body_l, 18),
+        p.drawText(QRectF(body_l, card.top() + HEADER_H + 3, body_r - body_l - cost_w, 18),
                    Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                   QFontMetricsF(fonts["body"]).elidedText(desc, Qt.TextElideMode.ElideRight, body_r - body_l))
+                   QFontMetricsF(fonts["body"]).elidedText(desc, Qt.TextElideMode.ElideRight, body_r - body_l - cost_w))
+        if cost:
+            p.setFont(fonts["small"])
+            p.setPen(MUTED_COLOR)
+            p.drawText(QRectF(body_l, card.top() + HEADER_H + 3, body_r - body_l, 18),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, cost)
         line2 = QRectF(body_l, card.top() + HEADER_H + 22, body_r - body_l, 18)
         p.setFont(fonts["mono"])
         p.setPen(ERROR_COLOR if self.error and self.shape_text == "?" else MUTED_COLOR)
@@ -514,6 +559,26 @@ class NodeItem(QGraphicsItem):
         if self.isSelected() and (self.error or self.warning):
             p.setPen(QPen(SELECT_COLOR, 2))
             p.drawRoundedRect(card.adjusted(-4, -4, 4, 4), 11, 11)
+        if self.probe is not None and len(self.probe):
+            self._paint_probe(p, card)
+
+    def _paint_probe(self, p: QPainter, card: QRectF) -> None:
+        """One cell per unit along the card's foot, orange + / blue - (switched-off units crossed)."""
+        vals = np.asarray(self.probe, np.float64)
+        n = len(vals)
+        lim = float(np.nanmax(np.abs(vals))) if n else 0.0
+        argb = map_argb(np.clip(vals / (lim or 1.0), -1, 1), "diverging", -1.0, 1.0)
+        x0, w = card.left() + 8, (card.width() - 16) / n
+        y0 = card.bottom() - 7
+        p.setPen(Qt.PenStyle.NoPen)
+        for k in range(n):
+            p.setBrush(QColor.fromRgba(int(argb[k])))
+            p.drawRect(QRectF(x0 + k * w, y0, max(w - (0.5 if w > 2 else 0), 0.5), 5))
+        p.setPen(QPen(ERROR_COLOR, 1.2))
+        for k in self.ablated:
+            if k < n:
+                r = QRectF(x0 + k * w, y0, w, 5)
+                p.drawLine(r.topLeft(), r.bottomRight())
 
     def _paint_badge(self, p: QPainter, c: QPointF) -> None:
         p.setPen(QPen(QColor("white"), 1.5))

@@ -235,6 +235,7 @@ class BoundaryView(QWidget):
     """
 
     projection_changed = Signal(object)  # (i, j) feature indices or "pca"
+    probe_moved = Signal(float, float)  # the what-if probe was dragged to this plane point
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -326,6 +327,19 @@ class BoundaryView(QWidget):
                                        color="#80868b", anchor=(0.5, 0.5))
         self.plot.addItem(self.placeholder)
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
+        # the what-if probe: drag it and every layer's activation for that point lights up on the canvas
+        self.probe = pg.TargetItem(pos=(0.0, 0.0), size=14, movable=True, pen=pg.mkPen("#202124", width=2),
+                                   label="probe", labelOpts={"color": "#202124", "offset": (8, -14)})
+        self.probe.setZValue(20)
+        self.probe.hide()
+        self.probe.sigPositionChanged.connect(lambda item: self.probe_moved.emit(float(item.pos().x()),
+                                                                                  float(item.pos().y())))
+        self.plot.addItem(self.probe)
+
+    def set_probe(self, x: float, y: float) -> None:
+        """Move the probe (as a drag does: ``probe_moved`` follows)."""
+        self.probe.show()
+        self.probe.setPos(x, y)
 
     # ---- public API -------------------------------------------------------------------------
     def set_boundary(self, probs: np.ndarray, extent) -> None:
@@ -343,6 +357,7 @@ class BoundaryView(QWidget):
         ext = _check_extent(extent)
         self._probs = p
         self.placeholder.hide()
+        self.probe.show()
         if p.shape[2] != self._n_classes:
             self._set_class_count(p.shape[2], self._class_names)
         self._render_image()
@@ -431,6 +446,7 @@ class BoundaryView(QWidget):
         self._last_points = None
         self.image_item.clear()
         self.placeholder.show()
+        self.probe.hide()
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0)
         for it in (*self.train_items, self.val_outline_item, *self.val_items):
             it.clear()

@@ -120,7 +120,10 @@ def test_one_card_per_layer_with_shape_count_and_totals(canvas):
         assert (node.pos().x(), node.pos().y()) == spec.layer(lid).pos
     assert canvas.node_item("dense1").desc == "1000 units"
     assert canvas.node_item("act1").desc == "tanh"
-    assert canvas.totals_text() == "4 layers · 5,002 parameters"
+    # multiply-accumulates per sample by hand: 2*1000 + 1000 (tanh, one per value) + 1000*2
+    assert (canvas.node_item("dense1").macs, canvas.node_item("output1").macs) == (2000, 2000)
+    assert "2.0k MACs" in canvas.node_item("dense1").cost_text()
+    assert canvas.totals_text() == "4 layers · 5,002 parameters · 5.0k MACs/sample"
     assert {k for k in [("input1", "dense1"), ("dense1", "act1"), ("act1", "output1")] if canvas.edge_item(*k)} == {
         ("input1", "dense1"), ("dense1", "act1"), ("act1", "output1")}
     assert canvas.node_item("input1").in_port is None and canvas.node_item("output1").out_port is None
