@@ -29,8 +29,8 @@ class LessonsController(QObject):
         self.panel = LessonsPanel()
         groups = [(g, [(les.name, les.title) for les in self.lessons.values() if les.group == g]) for g in LS.GROUPS]
         self.panel.set_lessons([(g, items) for g, items in groups if items])
-        self.dock = window.add_dock(self.panel, "Lessons", Qt.RightDockWidgetArea, "lessons_dock",
-                                    tabify_with="inspector_dock")
+        # a column of its own (no tab group): a lesson is read next to the views it talks about
+        self.dock = window.add_dock(self.panel, "Lessons", Qt.RightDockWidgetArea, "lessons_dock")
         self.dock.hide()  # opened from Help > Lessons; the editor keeps its room until then
         act = QAction("&Lessons", window)
         act.setStatusTip("Short lessons on what the courses teach, each checked on a real run")
