@@ -55,8 +55,7 @@ class LessonsController(QObject):
         spec.name, spec.notes = les.title, les.text
         self.w.document.reset(spec, None)
         self.lesson, self.runs = les, {}
-        self.panel.show_lesson(les.title, les.text, [(s.text, s.button or (f"Show {s.dock.replace('_dock', '')}"
-                                                                           if s.dock or s.preset else "")) for s in les.steps])
+        self.panel.show_lesson(les.title, les.text, [(s.text, _button(s)) for s in les.steps])
         self.show()
         self.w.status(f"Lesson: {les.title}")
         return True
@@ -110,3 +109,12 @@ class LessonsController(QObject):
         label = les.variants[variant].get("label", variant)
         self.panel.show_verdicts(f"After the run '{label}':", [(v.ok, v.text) for v in verdicts])
         return verdicts
+
+
+def _button(step: LS.Step) -> str:
+    """The step's button text: its own, or "Show <view>" for a step that only points at a view."""
+    if step.button:
+        return step.button
+    if step.dock or step.preset:
+        return "Show " + (step.dock or "kernel_lab_dock").removesuffix("_dock").replace("_", " ")
+    return ""
