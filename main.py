@@ -2,6 +2,7 @@
 
     python main.py [DESIGN.json] [--screenshot OUT.png]   start the desktop app
     python main.py train DESIGN.json [options]            train headlessly (see --help)
+    python main.py lesson [--list | NAME [--check]]       list lessons, check one's claims headlessly
 """
 import sys
 
@@ -11,6 +12,10 @@ def main(argv: list[str]) -> int:
         from engine.cli import main as cli_main  # no Qt is imported on this path
 
         return cli_main(argv[1:])
+    if argv and argv[0] == "lesson":
+        from engine.lesson_cli import main as lesson_main  # no Qt either
+
+        return lesson_main(argv[1:])
     from app.gui import main as gui_main
 
     return gui_main(argv)

@@ -81,12 +81,14 @@ def main(argv: list[str]) -> int:
                 print(f"main.py: {open_error}", file=sys.stderr)
                 return 2
 
-    from app.main_window import MainWindow
-
     # a screenshot shows the default layout and leaves the user's saved layout alone
+    from app.kernel_lab import KernelLabController
+    from app.lessons import LessonsController
+    from app.main_window import MainWindow
     from app.training import TrainingController
 
-    win = MainWindow(spec, restore=not args.screenshot, features=(TrainingController,))
+    win = MainWindow(spec, restore=not args.screenshot,
+                     features=(TrainingController, LessonsController, KernelLabController))
     if spec is not None:
         win.document.reset(spec, args.design)
         win.add_recent(args.design)

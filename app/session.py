@@ -60,6 +60,7 @@ class RunSession(QObject):
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
     analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
+    kernel_lab_ready = Signal(object)  # engine.protocol.KernelLabResult
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
     # call is queued
     _wake = Signal()
@@ -240,6 +241,8 @@ class RunSession(QObject):
             self.notice.emit(event.run_id, event.message)
         elif isinstance(event, P.Exported):
             self.exported.emit(event)
+        elif isinstance(event, P.KernelLabResult):
+            self.kernel_lab_ready.emit(event)
         elif isinstance(event, P.Weights):
             self.weights_ready.emit(event)
         elif isinstance(event, (P.AnalysisProgress, P.AnalysisReady)):

@@ -144,13 +144,36 @@ def _conv_shape(shapes, params, ctx):
     return (params["filters"], oh, ow)
 
 
+def pool_out(i: int, k: int, s: int, p: int = 0, ceil_mode: bool = False) -> int:
+    """torch's pooling size rule: floor (or ceil) of (i + 2p - k) / s, plus one; in ceil mode the
+    last window must still start inside the input or its left padding."""
+    if not ceil_mode:
+        return (i + 2 * p - k) // s + 1
+    out = -(-(i + 2 * p - k) // s) + 1
+    if (out - 1) * s >= i + p:
+        out -= 1
+    return out
+
+
 def _pool_shape(shapes, params, ctx):
     c, h, w = _image(shapes)
     size = params["size"]
     stride = params["stride"] or size
     if size > h or size > w:
         raise ShapeError(f"a {size}x{size} window does not fit a {h}x{w} input - remove a pooling layer or use a smaller size")
-    return (c, (h - size) // stride + 1, (w - size) // stride + 1)
+    ceil = params.get("ceil_mode", False)
+    return (c, pool_out(h, size, stride, 0, ceil), pool_out(w, size, stride, 0, ceil))
+
+
+def _deconv_shape(shapes, params, ctx):
+    c, h, w = _image(shapes)
+    k, s, p, op = params["kernel"], params["stride"], params["padding"], params["output_padding"]
+    if op >= s:
+        raise ShapeError(f"output_padding {op} must be smaller than the stride {s} - lower it or raise the stride")
+    oh, ow = ((x - 1) * s - 2 * p + k + op for x in (h, w))
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"padding {p} removes the whole {oh}x{ow} output - use less padding or a larger kernel")
+    return (params["filters"], oh, ow)
 
 
 def _gap_shape(shapes, params, ctx):
@@ -218,6 +241,10 @@ def _conv_count(ins, out, params):
     return ins[0][0] * out[0] * params["kernel"] ** 2 + (out[0] if params["bias"] else 0)
 
 
+def _deconv_count(ins, out, params):
+    return ins[0][0] * out[0] * params["kernel"] ** 2 + (out[0] if params["bias"] else 0)
+
+
 def _bn_count(ins, out, params):
     return 2 * ins[0][0]
 
@@ -248,12 +275,18 @@ def _make_conv(ins, out, p):
 
 def _make_maxpool(ins, out, p):
     from torch import nn
-    return nn.MaxPool2d(p["size"], stride=p["stride"] or p["size"])
+    return nn.MaxPool2d(p["size"], stride=p["stride"] or p["size"], ceil_mode=p["ceil_mode"])
 
 
 def _make_avgpool(ins, out, p):
     from torch import nn
-    return nn.AvgPool2d(p["size"], stride=p["stride"] or p["size"])
+    return nn.AvgPool2d(p["size"], stride=p["stride"] or p["size"], ceil_mode=p["ceil_mode"])
+
+
+def _make_deconv(ins, out, p):
+    from torch import nn
+    return nn.ConvTranspose2d(ins[0][0], p["filters"], p["kernel"], stride=p["stride"], padding=p["padding"],
+                              output_padding=p["output_padding"], bias=p["bias"])
 
 
 def _make_gap(ins, out, p):
@@ -333,7 +366,8 @@ _INIT = (Param("init", "choice", "default",
          Param("bias_init", "choice", "default", "Starting biases: torch default, zeros or constant", choices=BIAS_INITS),
          Param("bias_value", "float", 0.0, "The constant for bias_init 'constant'", -100.0, 100.0))
 _POOL = (Param("size", "int", 2, "Width and height of the pooling window", 1, 8),
-         Param("stride", "int", 0, "Step between windows; 0 means the window size", 0, 8))
+         Param("stride", "int", 0, "Step between windows; 0 means the window size", 0, 8),
+         Param("ceil_mode", "bool", False, "Round the output size up, so a last partial window keeps the edge"))
 
 REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
     LayerKind("Input", "Core", "The data enters here; its shape comes from the dataset.", "x",
@@ -354,6 +388,16 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
                      choices=("same", "valid", "1", "2", "3")),
                _BIAS, *_INIT),
               _conv_shape, _conv_count, _make_conv, key_params=("filters", "kernel", "stride")),
+    LayerKind("ConvTranspose2d", "Convolution",
+              "Learned upsampling: each input value scatters a scaled copy of the filter into a larger map.",
+              "o = (i - 1) s - 2p + k + output_padding",
+              (Param("filters", "int", 8, "Number of filters (output channels)", 1, 512),
+               Param("kernel", "int", 2, "Filter width and height in pixels", 1, 11),
+               Param("stride", "int", 2, "Spacing of the scattered copies (the upsampling factor)", 1, 4),
+               Param("padding", "int", 0, "Rows and columns cut from each border of the output", 0, 5),
+               Param("output_padding", "int", 0, "Extra rows and columns added at the bottom/right (< stride)", 0, 3),
+               _BIAS),
+              _deconv_shape, _deconv_count, _make_deconv, key_params=("filters", "kernel", "stride")),
     LayerKind("MaxPool2d", "Convolution", "Keeps the largest value in each window, shrinking the map.",
               "y = max over window(x)", _POOL, _pool_shape, _zero, _make_maxpool, key_params=("size",)),
     LayerKind("AvgPool2d", "Convolution", "Averages each window, shrinking the map.",
@@ -403,8 +447,10 @@ def describe_params(kind: str, params: dict) -> str:
         return f"{p['units']} units"
     if kind == "Conv2d":
         return f"{p['filters']} filters {p['kernel']}x{p['kernel']}" + (f" /{p['stride']}" if p["stride"] > 1 else "")
+    if kind == "ConvTranspose2d":
+        return f"{p['filters']} filters {p['kernel']}x{p['kernel']} x{p['stride']}"
     if kind in ("MaxPool2d", "AvgPool2d"):
-        return f"{p['size']}x{p['size']}"
+        return f"{p['size']}x{p['size']}" + (" ceil" if p["ceil_mode"] else "")
     if kind == "Dropout":
         return f"p = {p['rate']:g}"
     if kind == "Activation":

@@ -170,6 +170,15 @@ class CancelAnalysis:
 
 
 @dataclass(frozen=True)
+class KernelLab:
+    """Compute one kernel-lab operation (engine.kernel_lab.compute's keyword arguments in ``args``);
+    answered by KernelLabResult even when no run exists. Not tied to a run: ``request_id`` names it."""
+
+    request_id: int
+    args: dict
+
+
+@dataclass(frozen=True)
 class Quit:
     """End the worker."""
 
@@ -240,6 +249,20 @@ class Exported:
 
     run_id: int
     path: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class KernelLabResult:
+    """Answer to KernelLab: ``output`` (maps, rows, cols), the size formula, the layer and its
+    parameter count, padding used; ``error`` says what to fix instead when the arguments are unusable."""
+
+    request_id: int
+    output: np.ndarray | None = None
+    formula: str = ""
+    layer: str = ""
+    params: int = 0
+    pad: int = 0
     error: str = ""
 
 

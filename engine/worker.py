@@ -210,6 +210,17 @@ def describe_failure(exc: BaseException) -> str:
     return text
 
 
+def kernel_lab(cmd: P.KernelLab) -> P.KernelLabResult:
+    """The kernel lab's computation (tiny, answered at once on the command loop)."""
+    from engine.kernel_lab import LabError, compute
+
+    try:
+        r = compute(**cmd.args)
+    except (LabError, TypeError, RuntimeError) as exc:
+        return P.KernelLabResult(cmd.request_id, error=str(exc) or type(exc).__name__)
+    return P.KernelLabResult(cmd.request_id, r.output, r.formula, r.layer, r.params, r.pad)
+
+
 def serve(conn) -> None:
     """The worker's main loop: read commands from ``conn`` until Quit or the pipe closes."""
     import torch
@@ -235,6 +246,8 @@ def serve(conn) -> None:
                     runs.pop(cmd.run_id).close()
                 host = runs[cmd.run_id] = RunHost(cmd, send, cache)
                 host.thread.start()
+            elif isinstance(cmd, P.KernelLab):
+                send(kernel_lab(cmd))
             elif isinstance(cmd, P.CloseRun):
                 host = runs.pop(cmd.run_id, None)
                 if host is not None:

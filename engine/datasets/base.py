@@ -84,11 +84,22 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float, rng: np.random.Gene
     return x[tr], y[tr], x[va], y[va]
 
 
-def standardise(info: DataInfo, xt, yt, xv, yv) -> Data:
-    """Zero mean, unit variance per feature (per channel for images), training set only."""
+def standardise(info: DataInfo, xt, yt, xv, yv, scaling: str = "standard") -> Data:
+    """Zero mean, unit variance per feature (per channel for images), training set only.
+
+    ``scaling`` "minmax" maps the training range to 0..1 instead and "none" keeps the raw numbers
+    (the lessons compare them); ``mean``/``std`` always describe the mapping used.
+    """
     axes = (0, 2, 3) if xt.ndim == 4 else (0,)
-    mean = xt.mean(axis=axes, keepdims=True)
-    std = xt.std(axis=axes, keepdims=True)
+    if scaling == "none":
+        mean = np.zeros_like(xt.mean(axis=axes, keepdims=True))
+        std = np.ones_like(mean)
+    elif scaling == "minmax":
+        mean = xt.min(axis=axes, keepdims=True)
+        std = xt.max(axis=axes, keepdims=True) - mean
+    else:
+        mean = xt.mean(axis=axes, keepdims=True)
+        std = xt.std(axis=axes, keepdims=True)
     std = np.where(std < 1e-8, 1.0, std)
     norm = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
     return Data(info, norm(xt), yt, norm(xv), yv, mean.squeeze(0), std.squeeze(0), xt, xv)

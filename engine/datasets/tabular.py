@@ -17,21 +17,27 @@ from engine.datasets.base import COMMON_PARAMS, Data, DataInfo, DataParam, split
 from engine.spec import DatasetSpec
 
 TWO_D = ("xor", "circles", "gaussians", "spiral", "moons")
+_SCALING = (DataParam("scaling", "str", "standard",
+                       "How features are scaled: standard (z-score), minmax (0..1) or none (raw numbers)"),)
 _TWO_D = (
     DataParam("n_points", "int", 400, "Number of points generated", 20, 100000),
     DataParam("noise", "float", 0.1, "Gaussian noise added to each point", 0.0, 2.0),
+    DataParam("x2_scale", "float", 1.0, "Multiplies the second feature (e.g. 100: features of very different scales)",
+              0.01, 1000.0),
 )
 DATASET_PARAMS: dict[str, tuple[DataParam, ...]] = {
-    "xor": _TWO_D + COMMON_PARAMS,
-    "circles": _TWO_D + COMMON_PARAMS,
-    "moons": _TWO_D + COMMON_PARAMS,
-    "gaussians": _TWO_D + (DataParam("classes", "int", 2, "Number of clusters / classes", 2, 8),) + COMMON_PARAMS,
-    "spiral": _TWO_D + (DataParam("classes", "int", 2, "Number of spiral arms / classes", 2, 8),) + COMMON_PARAMS,
-    "iris": COMMON_PARAMS,
-    "digits": COMMON_PARAMS,
+    "xor": _TWO_D + COMMON_PARAMS + _SCALING,
+    "circles": _TWO_D + COMMON_PARAMS + _SCALING,
+    "moons": _TWO_D + COMMON_PARAMS + _SCALING,
+    "gaussians": _TWO_D + (DataParam("classes", "int", 2, "Number of clusters / classes", 2, 8),) + COMMON_PARAMS + _SCALING,
+    "spiral": _TWO_D + (DataParam("classes", "int", 2, "Number of spiral arms / classes", 2, 8),) + COMMON_PARAMS + _SCALING,
+    "iris": COMMON_PARAMS + _SCALING,
+    "digits": COMMON_PARAMS + _SCALING,
     "csv": (DataParam("path", "path", "", "CSV file with a header row"),
-            DataParam("label_column", "str", "label", "Name of the column holding the class")) + COMMON_PARAMS,
+            DataParam("label_column", "str", "label", "Name of the column holding the class")) + COMMON_PARAMS + _SCALING,
 }
+SCALINGS = ("standard", "minmax", "none")
+CHOICES = {(kind, "scaling"): SCALINGS for kind in DATASET_PARAMS}
 DATASET_HELP = {
     "xor": "Four quadrants; opposite corners share a class. Needs a hidden layer.",
     "circles": "A ring around a disc. Needs a non-linear boundary.",
@@ -73,6 +79,9 @@ def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
             v = int(v) if par.type == "int" else float(v)
         elif not isinstance(v, str):
             bad.append(f"{where}: must be text, got {v!r:.40}")
+            continue
+        elif k == "scaling" and v not in SCALINGS:
+            bad.append(f"{where}: {v!r:.40} is not one of {', '.join(SCALINGS)}")
             continue
         out[k] = v
     if bad:
@@ -229,7 +238,9 @@ def load(ds: DatasetSpec) -> Data:
         x, y = (b.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), b.target.astype(np.int64)
     else:  # csv
         _, _, (x, y) = _read_csv(p["path"], p["label_column"])
+    if "x2_scale" in p:
+        x[:, 1] *= np.float32(p["x2_scale"])
     xt, yt, xv, yv = split(x, y, p["val_fraction"], rng)
-    return standardise(info, xt, yt, xv, yv)
+    return standardise(info, xt, yt, xv, yv, p["scaling"])
 
 

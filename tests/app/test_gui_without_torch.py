@@ -15,12 +15,14 @@ app = QApplication([])
 from app.main_window import MainWindow
 from app.session import wait_until
 from app.training import TrainingController
+from app.lessons import LessonsController
+from app.kernel_lab import KernelLabController
 from engine import spec as S
 
 def train(path, epochs, docks):
     spec = S.load(os.path.join("assets", "examples", path))
     spec.training.epochs = epochs
-    win = MainWindow(spec, restore=False, features=(TrainingController,))
+    win = MainWindow(spec, restore=False, features=(TrainingController, LessonsController, KernelLabController))
     win.show()
     ctl = win.training
     assert wait_until(lambda: win.engine.ready or win.engine.failed, 60), "data loaders"
@@ -42,6 +44,9 @@ win, ctl, shown = train("xor.json", 30, {
 })
 assert all(shown.values()), shown
 assert win.canvas.node_item("dense1").strip is not None, "neuron thumbnails on the canvas"
+win.kernel_lab.load_preset("worked: transposed, stride 2")  # computed by the worker, shown without torch here
+assert wait_until(lambda: win.kernel_lab.last is not None and win.kernel_lab.last.output.shape == (1, 4, 4), 30)
+assert "matches" in win.kernel_lab.view.verdict.text()
 print("xor", ctl.model.snapshot.val_acc)
 win.document.undo_stack.setClean(); win.close()
 

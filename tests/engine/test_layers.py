@@ -281,3 +281,47 @@ def test_would_cycle_and_topological_order():
     assert order == ["a", "b", "c"] and cyclic == set()
     spec.edges.append(EdgeSpec("c", "b"))
     assert L.topo_order(spec)[1] == {"b", "c"}
+
+
+# ---- what the kernel lab needs: ceil mode, transposed convolution --------------------------------
+
+@FAST
+@given(kind=st.sampled_from(["MaxPool2d", "AvgPool2d"]), c=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12),
+       size=st.integers(1, 8), stride=st.integers(0, 8))
+def test_pool_shapes_in_ceil_mode_match_torch(kind, c, h, w, size, stride):
+    try:
+        out, count, y, mod = run_kind(kind, {"size": size, "stride": stride, "ceil_mode": True}, [(c, h, w)])
+    except L.ShapeError:
+        assert size > min(h, w)
+        return
+    assert tuple(y.shape[1:]) == out
+    ref = (F.max_pool2d if kind == "MaxPool2d" else F.avg_pool2d)
+    x = torch.randn(2, c, h, w)
+    assert torch.equal(mod(x), ref(x, size, stride or size, ceil_mode=True))
+
+
+def test_ceil_mode_keeps_the_last_row_and_column_of_an_odd_side():
+    out, _, y, _ = run_kind("MaxPool2d", {"size": 2, "ceil_mode": True}, [(1, 5, 5)])
+    assert out == (1, 3, 3)
+    out, _, _, _ = run_kind("MaxPool2d", {"size": 2}, [(1, 5, 5)])
+    assert out == (1, 2, 2)
+
+
+@FAST
+@given(c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), filters=st.integers(1, 4), kernel=st.integers(1, 5),
+       stride=st.integers(1, 4), padding=st.integers(0, 3), output_padding=st.integers(0, 3), bias=st.booleans())
+def test_conv_transpose2d_shape_and_count_match_torch(c, h, w, filters, kernel, stride, padding, output_padding, bias):
+    params = {"filters": filters, "kernel": kernel, "stride": stride, "padding": padding,
+              "output_padding": output_padding, "bias": bias}
+    try:
+        out, count, y, mod = run_kind("ConvTranspose2d", params, [(c, h, w)])
+    except L.ShapeError as exc:
+        assert "output_padding" in str(exc) or "padding" in str(exc)
+        # by hand: torch refuses (or would give an empty map) in exactly these cases
+        assert output_padding >= stride or min((h - 1) * stride - 2 * padding + kernel + output_padding,
+                                               (w - 1) * stride - 2 * padding + kernel + output_padding) < 1
+        return
+    assert tuple(y.shape[1:]) == out
+    assert out[1:] == ((h - 1) * stride - 2 * padding + kernel + output_padding,
+                       (w - 1) * stride - 2 * padding + kernel + output_padding)
+    assert count == n_params(mod) == c * filters * kernel * kernel + (filters if bias else 0)

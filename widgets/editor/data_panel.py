@@ -48,13 +48,13 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
     """
     params = dict(datasets.DATASET_PARAMS)
     helps = dict(datasets.DATASET_HELP)
-    hints: dict = {"folders": set(), "choices": {}}
+    hints: dict = {"folders": set(), "choices": dict(datasets.tabular.CHOICES)}
     if include_images:
         images = datasets.images
         params.update(images.IMAGE_PARAMS)
         helps.update(images.IMAGE_HELP)
         hints["folders"] = set(images.FOLDER_PARAMS)
-        hints["choices"] = dict(images.CHOICES)
+        hints["choices"].update(images.CHOICES)
     return params, helps, hints
 
 
