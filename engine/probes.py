@@ -22,7 +22,7 @@ import torch
 from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of
 from engine.saliency import saliency
 
-LOSSES = ("cross_entropy", "bce", "mse")
+LOSSES = ("cross_entropy", "bce", "mse", "mae", "huber")
 MAX_NEURON_UNITS = 64  # bigger layers make unreadable neuron pictures; skip them
 
 
@@ -46,7 +46,7 @@ def outputs_to_proba(out: torch.Tensor, loss: str) -> torch.Tensor:
     out = out.float()
     if loss == "cross_entropy" and out.shape[1] > 1:
         return torch.softmax(out, dim=1)
-    p = torch.clamp(out, 0.0, 1.0) if loss == "mse" else torch.sigmoid(out)
+    p = torch.clamp(out, 0.0, 1.0) if loss in ("mse", "mae", "huber") else torch.sigmoid(out)
     if out.shape[1] == 1:
         return torch.cat([1.0 - p, p], dim=1)
     total = p.sum(dim=1, keepdim=True)

@@ -32,6 +32,9 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
             data_info = None
     report = L.infer(spec, data_info)
     problems += report.problems
+    if getattr(data_info, "task", "") == "regression" and spec.training.loss in ("cross_entropy", "bce"):
+        problems.append(Problem("training.loss", f"{spec.training.loss} needs classes but {spec.dataset.kind} has numbers "
+                                "to predict (regression) - use mse, mae or huber"))
     return problems
 
 
