@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
+from app.presenters_sequence import SequencePresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
 from app.view_options import ViewOptionsTracker
@@ -54,7 +55,8 @@ class TrainingController(QObject):
         self.options = ViewOptionsTracker(self.model, v, self)
         self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
                            NetworkPresenter(self.model, window.canvas, v.neuron),
-                           InsightPresenter(self.model, v, window.canvas, self.options.visible)]
+                           InsightPresenter(self.model, v, window.canvas, self.options.visible),
+                           SequencePresenter(self.model, v)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self._connect()
         self._on_model_state("idle")
@@ -211,7 +213,9 @@ class TrainingController(QObject):
             self.w.status(f"Training diverged: {snap.message}", 0)
             self._message("Training diverged", snap.message)
         elif snap is not None and snap.state == "finished":
-            self.w.status(f"Finished {snap.epoch} epochs - validation accuracy {snap.val_acc:.1%}", 0)
+            data = self.model.data
+            score = "R²" if data is not None and data.info.task == "regression" else "accuracy"
+            self.w.status(f"Finished {snap.epoch} epochs - validation {score} {snap.val_acc:.1%}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)

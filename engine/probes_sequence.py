@@ -54,7 +54,7 @@ def fit_curve(model, data, res: int = 200) -> dict[str, Any]:
         contrib = (hidden * head.weight[0][None, :]).detach().cpu().numpy().T  # (units, res)
         order = np.argsort(-np.abs(contrib).max(axis=1))[:MAX_UNITS]
         res_d["fit_units"] = contrib[np.sort(order)].astype(np.float32)
-        res_d["fit_bias"] = float(head.bias[0])
+        res_d["fit_bias"] = float(head.bias[0].detach())
         res_d["fit_layer"] = last
     return res_d
 
@@ -155,8 +155,11 @@ def sequence_prediction(model, data, index: int) -> dict[str, Any]:
     with eval_mode(model), torch.no_grad():
         pred = model(_tensor(model, data.x_val[index][None]))[0].cpu().numpy()
     y = np.asarray(data.y_val[index])
-    return {"pred_input": np.asarray(raw if raw.ndim == 1 else raw[:, 0], np.float32),
-            "pred_true": np.atleast_1d(y).astype(np.float32), "pred_out": pred.astype(np.float32)}
+    res = {"pred_input": np.asarray(raw if raw.ndim == 1 else raw[:, 0], np.float32),
+           "pred_true": np.atleast_1d(y).astype(np.float32), "pred_out": pred.astype(np.float32)}
+    if raw.ndim == 2 and raw.shape[1] == 2 and set(np.unique(raw[:, 1])) <= {0.0, 1.0}:
+        res["pred_marks"] = np.flatnonzero(raw[:, 1] > 0.5)  # a marker channel (the adding problem)
+    return res
 
 
 def sample_text(model, seed_ids: np.ndarray, tokens: list[str], length: int, temperature: float,

@@ -46,15 +46,15 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
 
     Hints: ``{"folders": {(kind, param)}, "choices": {(kind, param): (...)}}``.
     """
-    params = dict(datasets.DATASET_PARAMS)
-    helps = dict(datasets.DATASET_HELP)
-    hints: dict = {"folders": set(), "choices": {}}
+    params = {**datasets.DATASET_PARAMS, **datasets.regression.PARAMS, **datasets.sequences.PARAMS}
+    helps = {**datasets.DATASET_HELP, **datasets.regression.HELP, **datasets.sequences.HELP}
+    hints: dict = {"folders": set(), "choices": {("csv", "task"): ("classification", "regression")}}
     if include_images:
         images = datasets.images
         params.update(images.IMAGE_PARAMS)
         helps.update(images.IMAGE_HELP)
         hints["folders"] = set(images.FOLDER_PARAMS)
-        hints["choices"] = dict(images.CHOICES)
+        hints["choices"].update(images.CHOICES)
     return params, helps, hints
 
 
