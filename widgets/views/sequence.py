@@ -210,7 +210,7 @@ class HiddenStateView(QWidget):
                 self.gate_images[name].setImage(to_rgba(g, "diverging" if name == "cell" else "viridis", lo, hi))
         steps = len(h)
         axis = self.state_plot.getAxis("bottom")
-        if tokens is not None and steps <= 60:
+        if tokens is not None and steps <= 30:
             axis.setTicks([[(i + 0.5, repr(str(t))[1:-1] or " ") for i, t in enumerate(tokens)]])
         else:
             axis.setTicks(None)
@@ -269,14 +269,14 @@ class AttentionView(QWidget):
         for w in weights.values():
             for h in range(w.shape[0]):
                 self.images[i].setImage(to_rgba(np.asarray(w[h], np.float32), "viridis", 0.0, 1.0))
-                if tokens is not None and len(tokens) <= 40:
+                if tokens is not None and len(tokens) <= 12:  # longer: the step numbers read better
                     ticks = [[(j + 0.5, str(t)) for j, t in enumerate(tokens)]]
                     self.plots[i].getAxis("bottom").setTicks(ticks)
                 i += 1
         last = next(iter(weights.values()), None)
         if last is not None:
             top = int(np.argmax(last[:, -1].mean(0)))
-            self.caption.setText(f"softmax(QK^T/sqrt(d)), viridis 0..1; the last step looks most at step {top}")
+            self.caption.setText(f"weights 0..1; the last step looks most at step {top}")
 
     def clear(self) -> None:
         for img in self.images:
