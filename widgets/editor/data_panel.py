@@ -46,8 +46,8 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
 
     Hints: ``{"folders": {(kind, param)}, "choices": {(kind, param): (...)}}``.
     """
-    params = {**datasets.DATASET_PARAMS, **datasets.regression.PARAMS, **datasets.sequences.PARAMS}
-    helps = {**datasets.DATASET_HELP, **datasets.regression.HELP, **datasets.sequences.HELP}
+    params = dict(datasets.DATASET_PARAMS)
+    helps = dict(datasets.DATASET_HELP)
     hints: dict = {"folders": set(), "choices": {("csv", "task"): ("classification", "regression")}}
     if include_images:
         images = datasets.images
@@ -55,6 +55,10 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
         helps.update(images.IMAGE_HELP)
         hints["folders"] = set(images.FOLDER_PARAMS)
         hints["choices"].update(images.CHOICES)
+    # numpy-only sets: listed at once, after the image kinds (the order of datasets.all_kinds)
+    for mod in (datasets.regression, datasets.sequences):
+        params.update(mod.PARAMS)
+        helps.update(mod.HELP)
     return params, helps, hints
 
 

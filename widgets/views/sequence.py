@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSpinBox,
     QStackedLayout,
     QVBoxLayout,
@@ -56,6 +57,13 @@ def _heat(plot: pg.PlotItem) -> pg.ImageItem:
     plot.addItem(img)
     plot.invertY(False)
     return img
+
+
+def _caption(text: str = "") -> QLabel:
+    """A one-line caption that may be cut short rather than widen its dock."""
+    label = QLabel(text)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    return label
 
 
 def _sample_row(text: str = "Sample") -> tuple[QHBoxLayout, QSpinBox]:
@@ -92,7 +100,6 @@ class RegressionView(QWidget):
         self.surface_image = _heat(self.surface_plot)
         self.surface_points = pg.ScatterPlotItem(size=6, pen=pg.mkPen("#ffffff"))
         self.surface_plot.addItem(self.surface_points)
-        self.caption = QLabel("")
         self.stack.addWidget(self.curve_widget)
         self.stack.addWidget(self.surface_widget)
         self.limit = 1.0  # the surface's colour scale is +-limit
@@ -118,8 +125,8 @@ class RegressionView(QWidget):
                 line.setData(np.asarray(xs, float), units[i])
             else:
                 line.setData([], [])
-        self.unit_plot.setTitle(f"each unit of the last hidden layer x its weight ({len(units)}); "
-                                f"the curve = their sum + {bias:.2g}" if len(units) else "", size="9pt")
+        self.unit_plot.setTitle(f"{len(units)} units x weights; curve = sum + {bias:.2g}" if len(units) else "",
+                                size="9pt")
 
     def set_surface(self, grid: np.ndarray, extent, points: np.ndarray | None = None,
                     values: np.ndarray | None = None) -> None:
@@ -133,7 +140,7 @@ class RegressionView(QWidget):
         if points is not None and values is not None and len(points):
             rgba = to_rgba(np.asarray(values), "diverging", -self.limit, self.limit)
             self.surface_points.setData(points[:, 0], points[:, 1], brush=[pg.mkBrush(*c) for c in rgba.tolist()])
-        self.surface_plot.setTitle(f"output: blue -{self.limit:.2g} .. white 0 .. orange +{self.limit:.2g}")
+        self.surface_plot.setTitle(f"output: blue -{self.limit:.2g} .. 0 .. orange +{self.limit:.2g}", size="9pt")
 
     def clear(self) -> None:
         for item in (self.train_points, self.val_points, self.fit_line, self.surface_points):
@@ -157,7 +164,7 @@ class HiddenStateView(QWidget):
         self.layer_combo.setToolTip("Which recurrent layer")
         row.addWidget(QLabel("Layer"))
         row.addWidget(self.layer_combo)
-        self.caption = QLabel("Train a design with an RNN, LSTM or GRU layer to see its state over time.")
+        self.caption = _caption("Train a design with an RNN, LSTM or GRU layer to see its state over time.")
         row.addWidget(self.caption, 1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -169,7 +176,8 @@ class HiddenStateView(QWidget):
         self.gate_plots: dict[str, pg.PlotItem] = {}
         self.gate_images: dict[str, pg.ImageItem] = {}
         for i, name in enumerate(GATES, start=1):
-            p = self.graphics.addPlot(row=0, col=i, title=f"{name} gate" if name != "cell" else "candidate g")
+            p = self.graphics.addPlot(row=0, col=i)
+            p.setTitle(f"{name} gate" if name != "cell" else "candidate g", size="9pt")
             p.hideButtons()
             p.setLabel("bottom", "step", color=_TEXT)
             p.setYLink(self.state_plot)
@@ -201,7 +209,7 @@ class HiddenStateView(QWidget):
         h = np.asarray(hidden, np.float32)
         self.limit = symmetric_limit(h, floor=1e-6)
         self.state_image.setImage(to_rgba(h.T, "diverging", -self.limit, self.limit))  # rows = units
-        self.state_plot.setTitle(f"{kind} h_t (±{self.limit:.2g})")
+        self.state_plot.setTitle(f"{kind} h_t (±{self.limit:.2g})", size="9pt")
         self._show_gates(bool(gates))
         for name in GATES:
             if gates and name in gates:
@@ -232,7 +240,7 @@ class AttentionView(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         row, self.sample_spin = _sample_row()
-        self.caption = QLabel("Train a design with a SelfAttention layer to see its weights.")
+        self.caption = _caption("Train a design with a SelfAttention layer to see its weights.")
         row.addWidget(self.caption, 1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -292,7 +300,7 @@ class PredictionView(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         row, self.sample_spin = _sample_row()
-        self.caption = QLabel("")
+        self.caption = _caption()
         row.addWidget(self.caption, 1)
         lay.addLayout(row)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -364,7 +372,7 @@ class TextView(QWidget):
         row.addWidget(self.temperature)
         row.addWidget(QLabel("Characters"))
         row.addWidget(self.length)
-        self.seed_label = QLabel("")
+        self.seed_label = _caption()
         row.addWidget(self.seed_label, 1)
         lay.addLayout(row)
         self.edit = QPlainTextEdit()
