@@ -125,7 +125,7 @@ class RegressionView(QWidget):
                 line.setData(np.asarray(xs, float), units[i])
             else:
                 line.setData([], [])
-        self.unit_plot.setTitle(f"{len(units)} units x weights; curve = sum + {bias:.2g}" if len(units) else "",
+        self.unit_plot.setTitle(f"{len(units)} units x weights; curve = sum {bias:+.2g}" if len(units) else "",
                                 size="9pt")
 
     def set_surface(self, grid: np.ndarray, extent, points: np.ndarray | None = None,
@@ -307,7 +307,7 @@ class PredictionView(QWidget):
         self.graphics.setBackground("w")
         lay.addWidget(self.graphics, 1)
         self.plot = _plot(self.graphics, 0, left="value", bottom="step")
-        self.plot.addLegend(offset=(5, 5))
+        self.plot.addLegend(offset=(-5, 5))  # top right: the sequence starts at the left
         self.input_line = self.plot.plot(pen=pg.mkPen("#80868b", width=2), name="input")
         self.true_points = self.plot.plot(pen=pg.mkPen(TRUE_COLOR, width=2), symbol="o", symbolBrush=TRUE_COLOR,
                                           name="true")
@@ -340,9 +340,15 @@ class PredictionView(QWidget):
                                  + ("  correct" if k == c else "  wrong"))
             return
         steps = np.arange(t, t + len(true))
+        err = float(np.abs(np.asarray(true) - np.asarray(pred)).mean())
+        if len(m):  # the target is not a continuation: show it on its own, after the sequence
+            self.true_points.setData(steps, np.asarray(true, float))
+            self.pred_points.setData(steps, np.asarray(pred, float))
+            self.caption.setText(f"target = sum of the circled numbers = {float(true[0]):.3g}, "
+                                 f"predicted {float(pred[0]):.3g}")
+            return
         self.true_points.setData(np.r_[t - 1, steps], np.r_[x[-1], np.asarray(true, float)])
         self.pred_points.setData(np.r_[t - 1, steps], np.r_[x[-1], np.asarray(pred, float)])
-        err = float(np.abs(np.asarray(true) - np.asarray(pred)).mean())
         self.caption.setText(f"{len(true)} value(s) after step {t - 1}; mean |error| {err:.3g}")
 
     def clear(self) -> None:
@@ -389,9 +395,12 @@ class TextView(QWidget):
         return {"length": int(self.length.value()), "temperature": float(self.temperature.value())}
 
     def set_text(self, epoch: int, text: str, seed: str = "") -> None:
-        """Add the sample of this epoch (replacing an earlier one of the same epoch)."""
+        """Add a new sample, labelled with the epoch it first arrived in (the worker resamples only now
+        and then, at a bounded cost, and sends the last text meanwhile: a repeat is not a new sample)."""
         if seed:
             self.seed_label.setText(f"seed: “{seed}”")
+        if self.entries and self.entries[0][1] == text:
+            return
         if self.entries and self.entries[0][0] == epoch:
             self.entries[0] = (epoch, text)
         else:
