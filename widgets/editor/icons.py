@@ -309,6 +309,16 @@ def _glyph_recurrent(p, c, fill):  # a cell with its state looping back into its
     p.drawLine(QPointF(19, 14), QPointF(22.5, 14))
 
 
+def _glyph_lstm(p, c, fill):  # the cell plus its cell-state line running straight through
+    _glyph_recurrent(p, c, fill)
+    p.drawLine(QPointF(5, 22), QPointF(19, 22))
+
+
+def _glyph_gru(p, c, fill):  # the cell plus an update gate
+    _glyph_recurrent(p, c, fill)
+    _dot(p, 12, 14, 2.2, c)
+
+
 def _glyph_embedding(p, c, fill):  # a table of rows, one picked out
     for i in range(4):
         p.drawLine(QPointF(8, 4 + 5 * i), QPointF(21, 4 + 5 * i))
@@ -352,7 +362,7 @@ def _glyph_reshape(p, c, fill):  # a row cut into a block
 
 
 _GLYPHS = {
-    "RNN": _glyph_recurrent, "LSTM": _glyph_recurrent, "GRU": _glyph_recurrent, "Embedding": _glyph_embedding,
+    "RNN": _glyph_recurrent, "LSTM": _glyph_lstm, "GRU": _glyph_gru, "Embedding": _glyph_embedding,
     "SelfAttention": _glyph_attention, "PositionalEncoding": _glyph_posenc, "SequencePool": _glyph_seqpool,
     "Reshape": _glyph_reshape,
     "Input": _glyph_input, "Output": _glyph_output, "Dense": _glyph_dense, "Flatten": _glyph_flatten,
