@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QM
 from app.document import Document, copy_payload, parse_payload
 from app.engine_loader import EngineLoader, TaskRunner
 from app.file_ops import FileOpsMixin, startup_spec
+from app.presenters_sequence import add_sequence_docks, raise_views_for
 from app.preview import preview
 from engine import datasets
 from engine import layers as L
@@ -72,6 +74,12 @@ class Views:
     roc: RocView = field(default_factory=RocView)
     embedding: EmbeddingView = field(default_factory=EmbeddingView)
     landscape: LandscapeView = field(default_factory=LandscapeView)
+    # regression and sequence views (app.presenters_sequence makes them with their docks)
+    regression: Any = None
+    hidden: Any = None
+    attention: Any = None
+    prediction: Any = None
+    text: Any = None
     docks: dict = field(default_factory=dict)
 
 
@@ -178,6 +186,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         for name in VIEW_DOCKS:
             d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
             v.docks[name] = d[name]
+        add_sequence_docks(self)
         d["boundary_dock"].raise_()
         d["evaluation_dock"].raise_()
         self.resizeDocks([d["palette_dock"], d["inspector_dock"]], [240, 400], Qt.Horizontal)
@@ -190,6 +199,11 @@ class MainWindow(FileOpsMixin, QMainWindow):
         """Show the docks that mean something for this kind of data (once per kind): the plane's
         boundary and neuron pictures for points, the CNN views for images."""
         kind = None if info is None else ("image" if info.is_image else "plane")
+        if kind == "plane" and (info.task == "regression" or info.is_sequence):
+            kind = "sequence" if info.is_sequence else "regression"
+            if kind != self._raised_for:
+                self._raised_for = raise_views_for(self, info)
+            return
         if kind is None or kind == self._raised_for:
             return
         first = self._raised_for is None

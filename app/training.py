@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from app.analysis import AnalysisController, AnalysisPresenter
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
 from app.presenters_health import DistributionsPresenter, GradientsPresenter, HealthPresenter
+from app.presenters_sequence import SequencePresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
 from app.view_options import ViewOptionsTracker
@@ -59,7 +60,8 @@ class TrainingController(QObject):
                            InsightPresenter(self.model, v, window.canvas, self.options.visible),
                            HealthPresenter(self.model, window.canvas), GradientsPresenter(self.model, v.gradients),
                            DistributionsPresenter(self.model, v.distributions),
-                           AnalysisPresenter(self.model, v)]
+                           AnalysisPresenter(self.model, v),
+                           SequencePresenter(self.model, v)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self.analysis = AnalysisController(self)
         self._connect()
@@ -223,7 +225,9 @@ class TrainingController(QObject):
             self.w.status(f"Training diverged: {snap.message}", 0)
             self._message("Training diverged", snap.message)
         elif snap is not None and snap.state == "finished":
-            self.w.status(f"Finished {snap.epoch} epochs - validation accuracy {snap.val_acc:.1%}", 0)
+            data = self.model.data
+            score = "R²" if data is not None and data.info.task == "regression" else "accuracy"
+            self.w.status(f"Finished {snap.epoch} epochs - validation {score} {snap.val_acc:.1%}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
+from app.presenters_sequence import connect_sequence_views, sequence_options
 from app.run import RunModel
 
 # the docks whose content the worker computes, and the signals of the views that change it
@@ -33,6 +34,7 @@ class ViewOptionsTracker(QObject):
         views.saliency.options_changed.connect(lambda _o: self.update())
         views.distributions.kind_changed.connect(lambda _k: self.update())
         views.embedding.layer_changed.connect(lambda _l: self.update())
+        connect_sequence_views(views, self._timer.start)
         # the samples to pick from arrive with the run's data (after the presenters have shown them)
         model.events.data.connect(lambda _d: self._timer.start())
 
@@ -63,6 +65,7 @@ class ViewOptionsTracker(QObject):
             opts["feature_sample"] = self._current_sample()
         if self.visible("saliency_dock"):
             opts["saliency"] = dict(v.saliency.options())
+        opts.update(sequence_options(self))
         return opts
 
     def _current_sample(self):

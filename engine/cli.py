@@ -141,7 +141,8 @@ def _run(argv: list[str]) -> int:
     except ValueError as exc:
         raise UsageError(f"{args.design}: {exc}") from None
 
-    progress = _Progress(quiet=args.quiet)
+    regression = data.info.task == "regression"
+    progress = _Progress(quiet=args.quiet, regression=regression)
     trainer = Trainer(spec, data, device=device.type, on_snapshot=progress, max_rate=4.0)
     n_params = sum(p.numel() for p in trainer.model.parameters())
     if not args.quiet:
@@ -168,6 +169,9 @@ def _run(argv: list[str]) -> int:
         "parameters": n_params,
         "stopped_reason": result.stopped_reason,
     }
+    if regression:  # the score slots hold R^2: name them so
+        summary.update(train_accuracy=None, val_accuracy=None, train_r2=result.train_accuracy,
+                       val_r2=result.val_accuracy, val_mae=result.history["val_mae"][-1] if result.epochs else None)
     code = EXIT_OK
     if progress.state == "diverged":
         _err(f"diverged: {result.stopped_reason}")
@@ -190,8 +194,9 @@ def _run(argv: list[str]) -> int:
 class _Progress:
     """Snapshot callback that prints one line per epoch or per second, whichever is rarer."""
 
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, regression: bool = False):
         self.quiet = quiet
+        self.regression = regression
         self.last_line = -math.inf
         self.printed_epoch = 0
         self.state = "running"
@@ -211,6 +216,10 @@ class _Progress:
         if self.quiet:
             return
         width = len(str(snap.epochs))
+        if self.regression:
+            _err(f"epoch {snap.epoch:>{width}}/{snap.epochs}  loss {_num(snap.train_loss)}  R2 {_num(snap.train_acc)}  "
+                 f"val_loss {_num(snap.val_loss)}  val_R2 {_num(snap.val_acc)}  {snap.samples_per_s:,.0f} samples/s")
+            return
         _err(f"epoch {snap.epoch:>{width}}/{snap.epochs}  loss {_num(snap.train_loss)}  acc {_pct(snap.train_acc)}  "
              f"val_loss {_num(snap.val_loss)}  val_acc {_pct(snap.val_acc)}  {snap.samples_per_s:,.0f} samples/s")
 

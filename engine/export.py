@@ -215,7 +215,7 @@ def _inference_copy(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.Tens
     clone = copy.deepcopy(model).to("cpu").eval()
     shape = tuple(clone.shapes[clone.input_id])
     # batch of 2: with 1, tracing may bake in a batch size of 1 and BatchNorm checks get confused
-    return clone, torch.randn(2, *shape)
+    return clone, torch.rand(2, *shape)  # in [0, 1): also valid token ids (0) for an Embedding
 
 
 def save_onnx(model: torch.nn.Module, spec: Spec, path: str | os.PathLike) -> None:

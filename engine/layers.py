@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.layers_sequence import SEQUENCE_KINDS, describe_sequence
 from engine.spec import Problem, Spec
 
 Shape = tuple[int, ...]
@@ -57,6 +58,9 @@ class Context:
 
     n_classes: int = 2
     loss: str = "cross_entropy"
+    task: str = "classification"  # "regression": the Output has n_targets units
+    n_targets: int = 1
+    vocab: int = 0  # > 0: the input is token ids (Embedding reads it)
 
 
 @dataclass
@@ -104,6 +108,9 @@ def fmt_shape(shape: Shape) -> str:
 
 def _flat(kind: str):
     def need(shapes: list[Shape]) -> int:
+        if len(shapes[0]) == 2:
+            raise ShapeError(f"needs a flat input but gets the sequence {fmt_shape(shapes[0])} - "
+                             "insert SequencePool (or Flatten) before it")
         if len(shapes[0]) != 1:
             raise ShapeError(f"needs a flat input but gets {fmt_shape(shapes[0])} - insert Flatten or GlobalAvgPool before it")
         return shapes[0][0]
@@ -210,7 +217,10 @@ def _concat_shape(shapes, params, ctx):
 
 
 def output_units(ctx: Context) -> int:
-    """Units of the Output head: logits per class for cross-entropy, one unit for binary BCE/MSE."""
+    """Units of the Output head: logits per class for cross-entropy, one unit for binary BCE/MSE,
+    one per target for regression."""
+    if ctx.task == "regression":
+        return ctx.n_targets
     if ctx.loss == "cross_entropy":
         return ctx.n_classes
     if ctx.loss == "bce":
@@ -430,7 +440,23 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
               "y = [x1, x2, ...]", (), _concat_shape, _zero, _make_merge("concat"), min_inputs=2, max_inputs=8),
 ]}
 
-GROUPS = ("Core", "Convolution", "Normalisation and regularisation", "Activation", "Merge")
+
+
+def _seq_rule(fn):
+    """engine.layers_sequence raises ValueError (it cannot import ShapeError without a circle)."""
+    def shape(shapes, params, ctx):
+        try:
+            return fn(shapes, params, ctx)
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+    return shape
+
+
+REGISTRY.update({d["kind"]: LayerKind(d["kind"], d["group"], d["help"], d["formula"],
+                                      tuple(Param(**p) for p in d["params"]), _seq_rule(d["shape"]), d["count"],
+                                      d["factory"], key_params=tuple(d.get("key_params", ())))
+                 for d in SEQUENCE_KINDS})
+GROUPS = ("Core", "Convolution", "Normalisation and regularisation", "Activation", "Merge", "Sequence", "Attention")
 
 
 def kinds_in_group(group: str) -> list[LayerKind]:
@@ -455,7 +481,7 @@ def describe_params(kind: str, params: dict) -> str:
         return f"p = {p['rate']:g}"
     if kind == "Activation":
         return p["function"] + (f" ({p['slope']:g})" if p["function"] == "leaky_relu" else "")
-    return ""
+    return describe_sequence(kind, p)
 
 
 # ---- inference over a whole design ------------------------------------------------------
@@ -604,7 +630,9 @@ def infer(spec: Spec, data_info: Any | None) -> Report:
                                  f"Output {rep.output_id} is not connected to the Input - wire a path between them"))
 
     # shapes in topological order
-    ctx = Context(n_classes=getattr(data_info, "n_classes", 2), loss=spec.training.loss)
+    ctx = Context(n_classes=getattr(data_info, "n_classes", 2), loss=spec.training.loss,
+                  task=getattr(data_info, "task", "classification"), n_targets=getattr(data_info, "n_targets", 1),
+                  vocab=getattr(data_info, "vocab", 0))
     rep.order = order
     for lid in order:
         lay = spec.layer(lid)

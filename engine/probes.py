@@ -22,9 +22,10 @@ import torch
 from engine import analysis
 from engine.diagnostics import Diagnostics
 from engine.model_utils import as_sample, eval_mode, input_shape, model_device, n_classes_of
+from engine.probes_sequence import SequenceProber
 from engine.saliency import saliency
 
-LOSSES = ("cross_entropy", "bce", "mse")
+LOSSES = ("cross_entropy", "bce", "mse", "mae", "huber")
 MAX_NEURON_UNITS = 64  # bigger layers make unreadable neuron pictures; skip them
 
 
@@ -48,7 +49,7 @@ def outputs_to_proba(out: torch.Tensor, loss: str) -> torch.Tensor:
     out = out.float()
     if loss == "cross_entropy" and out.shape[1] > 1:
         return torch.softmax(out, dim=1)
-    p = torch.clamp(out, 0.0, 1.0) if loss == "mse" else torch.sigmoid(out)
+    p = torch.clamp(out, 0.0, 1.0) if loss in ("mse", "mae", "huber") else torch.sigmoid(out)
     if out.shape[1] == 1:
         return torch.cat([1.0 - p, p], dim=1)
     total = p.sum(dim=1, keepdim=True)
@@ -318,11 +319,15 @@ class Prober:
         self.options: dict = dict(options or {})
         info = data.info
         self.is_image = len(info.input_shape) == 3
-        self.is_tabular = len(info.input_shape) == 1 and info.input_shape[0] >= 2
+        # regression and sequence sets have their own parts (engine.probes_sequence)
+        self.regression = getattr(info, "task", "classification") == "regression"
+        self.seq = SequenceProber(data) if self.regression or getattr(info, "is_sequence", False) else None
+        self.is_tabular = len(info.input_shape) == 1 and info.input_shape[0] >= 2 and self.seq is None
         self._pca = pca_2d(data.x_train) if self.is_tabular and info.input_shape[0] > 2 else None
         self._planes: dict[Any, tuple] = {}
         self._cache = {name: _Cached() for name in ("boundary", "neurons", "sample", "saliency", "confusion", "health",
-                                                    "embedding", "roc")}
+                                                    "embedding", "roc", "fit", "hidden", "attention", "seq_pred",
+                                                    "text")}
         self.diag = Diagnostics(data.x_val)  # health, gradients, distributions (engine/diagnostics.py)
 
     def before_step(self, model, step: int) -> None:
@@ -366,11 +371,11 @@ class Prober:
         opt = {**self.DEFAULTS, **self.options}  # read the dict once; the GUI may swap it meanwhile
         out: dict[str, Any] = {}
         problems: dict[str, str] = {}
-        sample = self._sample(opt)
+        sample = None if self.regression else self._sample(opt)
         parts = [self.is_tabular and opt.get("boundary"), self.is_tabular and opt.get("neurons"), sample is not None,
                  sample is not None and bool(opt.get("saliency")), bool(opt.get("confusion")),
                  bool(opt.get("health") or opt.get("distributions")),
-                 opt.get("embedding") is not None, bool(opt.get("roc"))]
+                 opt.get("embedding") is not None, bool(opt.get("roc")), self.seq is not None]
         # each cached part gets an equal slice of the budget; one more slice is left for the
         # parts that are always fresh (weights, filters, projected points)
         factor = (1.0 - PROBE_BUDGET) / PROBE_BUDGET * (1 + sum(bool(p) for p in parts))
@@ -396,7 +401,9 @@ class Prober:
                                                      lambda: self._sample_parts(model, sample))))
             if opt.get("saliency") and "saliency_input" in out:
                 part("saliency", lambda: self._saliency(model, opt, out, cached, slow))
-        if opt.get("confusion") and len(self.data.y_val):
+        if self.seq is not None:
+            part("sequence", lambda: out.update(self.seq(model, opt, cached, slow)))
+        if opt.get("confusion") and len(self.data.y_val) and not self.regression:
             part("confusion", lambda: out.__setitem__("confusion", cached(
                 "confusion", None, lambda: self._confusion(model), slow if len(self.data.y_val) > 2000 else 0.0)))
         part("health", lambda: out.update(self.diag.extras(model, opt, cached)))

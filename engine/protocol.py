@@ -19,7 +19,7 @@ import numpy as np
 RUN_STATES = ("starting", "running", "paused", "finished", "stopped", "diverged", "error")
 ENDED = ("finished", "stopped", "diverged", "error")
 CONTROL_ACTIONS = ("pause", "resume", "step", "stop")
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "val_mae")  # *_acc: R^2 for regression
 
 
 # ---- what a run reports --------------------------------------------------------------------

@@ -20,7 +20,7 @@ FORMAT_NAME = "neural-playground-design"
 FORMAT_VERSION = 1
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-LOSSES = ("cross_entropy", "bce", "mse")
+LOSSES = ("cross_entropy", "bce", "mse", "mae", "huber")
 SCHEDULES = ("none", "step", "exponential", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

@@ -65,13 +65,28 @@ def outputs_to_pred(out: torch.Tensor, loss: str) -> torch.Tensor:
 def loss_fn(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "cross_entropy":
         return F.cross_entropy(out, y)
-    if out.shape[1] == 1:  # binary head: one unit, targets 0/1
+    if y.is_floating_point():  # regression: the targets are the numbers themselves
+        target = y
+    elif out.shape[1] == 1:  # binary head: one unit, targets 0/1
         target = y.to(out.dtype).unsqueeze(1)
     else:
         target = F.one_hot(y, out.shape[1]).to(out.dtype)
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(out, target)
+    if loss == "mae":
+        return F.l1_loss(out, target)
+    if loss == "huber":
+        return F.huber_loss(out, target)
     return F.mse_loss(out, target)
+
+
+def score(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
+    """The task's score of outputs against targets: accuracy for classes, R^2 for regression."""
+    if y.is_floating_point():
+        sst = float(((y - y.mean(dim=0)) ** 2).sum())
+        sse = float(((y - out) ** 2).sum())
+        return 1.0 - sse / sst if sst > 0 else math.nan
+    return float((outputs_to_pred(out, loss) == y).float().mean()) if len(y) else math.nan
 
 
 def _accepts_force(fn) -> bool:
@@ -117,6 +132,8 @@ class Trainer:
         self._before_step = getattr(probe, "before_step", None)  # engine.diagnostics: update/weight ratios
         self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
         self.loss = t.loss
+        # regression: the history's train_acc/val_acc hold R^2 and val_mae the validation MAE
+        self.regression = getattr(self.data.info, "task", "classification") == "regression"
         self._x = torch.as_tensor(self.data.x_train, device=self.device)
         self._y = torch.as_tensor(self.data.y_train, device=self.device)
         self._xv = torch.as_tensor(self.data.x_val, device=self.device)
@@ -148,6 +165,7 @@ class Trainer:
         self._samples = 0
         self._last_emit: tuple[int, str] = (-1, "")  # (step, state) of the last report
         self.last_snapshot: Snapshot | None = None
+        self.last_mae = math.nan
         self.ended = ""  # the final state once run() has returned: finished | stopped | diverged
         # work other threads hand to the training thread (probes, exports, weight copies): run
         # between batches, while paused, or after the run, so it never sees a half-done step
@@ -282,6 +300,7 @@ class Trainer:
         t = self.spec.training
         start = time.perf_counter()
         last_emit = 0.0
+        regression = self.regression
         state = "running"
         self._remember_good()
         try:
@@ -321,7 +340,7 @@ class Trainer:
                     seen += n
                     self._samples += n
                     loss_sum += value * n
-                    preds.append(outputs_to_pred(out.detach(), self.loss))
+                    preds.append(out.detach() if regression else outputs_to_pred(out.detach(), self.loss))
                     now = time.perf_counter()
                     if now - last_emit >= self.min_interval or self._single_stepping():
                         last_emit = now
@@ -330,8 +349,11 @@ class Trainer:
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
-                correct = int((torch.cat(preds) == self._y[perm]).sum())  # preds follow perm's order
-                self._end_epoch(loss_sum / seen, correct / seen)
+                if regression:  # R^2 of the epoch's outputs (preds follow perm's order)
+                    self._end_epoch(loss_sum / seen, score(torch.cat(preds), self._y[perm], self.loss))
+                else:
+                    correct = int((torch.cat(preds) == self._y[perm]).sum())  # preds follow perm's order
+                    self._end_epoch(loss_sum / seen, correct / seen)
                 if self.scheduler is not None:
                     self.scheduler.step()
                 self._remember_good()
@@ -403,17 +425,24 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        """(loss, accuracy) in eval mode, in chunks so big validation sets fit in memory."""
+        """(loss, accuracy - R^2 for regression) in eval mode, in chunks so big validation sets fit in memory."""
         was = self.model.training
         self.model.eval()
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct, outs = 0.0, 0, []
         for i in range(0, len(x), 2048):
             out = self.model(x[i:i + 2048])
             yb = y[i:i + 2048]
             loss_sum += loss_fn(out, yb, self.loss).item() * len(yb)
-            correct += int((outputs_to_pred(out, self.loss) == yb).sum())
+            if self.regression:
+                outs.append(out)
+            else:
+                correct += int((outputs_to_pred(out, self.loss) == yb).sum())
         self.model.train(was)
         n = max(1, len(x))
+        if self.regression:
+            out = torch.cat(outs) if outs else y[:0]
+            self.last_mae = float((out - y).abs().mean()) if len(y) else math.nan
+            return loss_sum / n, score(out, y, self.loss)
         return loss_sum / n, correct / n
 
     def _end_epoch(self, train_loss: float, train_acc: float) -> None:
@@ -427,6 +456,7 @@ class Trainer:
         h["train_acc"].append(train_acc)
         h["val_loss"].append(val_loss)
         h["val_acc"].append(val_acc)
+        h["val_mae"].append(self.last_mae if self.regression and len(self._xv) else math.nan)
         h["lr"].append(self.optimizer.param_groups[0]["lr"])
 
     def _remember_good(self) -> None:

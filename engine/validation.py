@@ -38,6 +38,9 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
                                      "raise training.batch_size or remove the layer")
                      for lay in spec.layers
                      if lay.kind == "BatchNorm" and len(report.in_shapes.get(lay.id, [()])[0] or ()) == 1]
+    if getattr(data_info, "task", "") == "regression" and spec.training.loss in ("cross_entropy", "bce"):
+        problems.append(Problem("training.loss", f"{spec.training.loss} needs classes but {spec.dataset.kind} has numbers "
+                                "to predict (regression) - use mse, mae or huber"))
     return problems
 
 

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.datasets import images, tabular
+from engine.datasets import images, regression, sequences, tabular
 from engine.datasets.base import COMMON_PARAMS, Data, DataInfo, DataParam, split, standardise
 from engine.datasets.tabular import DATASET_HELP, DATASET_PARAMS, TWO_D
 from engine.spec import DatasetSpec
 
 __all__ = ["COMMON_PARAMS", "DATASET_HELP", "DATASET_PARAMS", "TWO_D", "Data", "DataInfo", "DataParam", "DatasetSpec",
-           "all_kinds", "describe", "images", "is_image_kind", "load", "resolve_params", "split", "standardise",
-           "tabular"]
+           "all_kinds", "describe", "images", "is_image_kind", "load", "regression", "resolve_params", "sequences",
+           "split", "standardise", "tabular"]
 
 
 def all_kinds() -> list[str]:
     """Every dataset kind, tabular and image."""
-    return list(DATASET_PARAMS) + list(images.IMAGE_KINDS)
+    return list(DATASET_PARAMS) + list(images.IMAGE_KINDS) + list(regression.PARAMS) + list(sequences.PARAMS)
 
 
 def is_image_kind(kind: str) -> bool:
@@ -38,13 +38,16 @@ def _module_for(kind: str):
         return tabular
     if kind in images.IMAGE_KINDS:
         return images
+    for mod in (regression, sequences):
+        if kind in mod.PARAMS:
+            return mod
     raise ValueError(f"dataset.kind: unknown dataset {kind!r:.60} - choose one of {', '.join(all_kinds())}")
 
 
 def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
     """The dataset's params with defaults filled in; ValueError names each bad field and the fix."""
     mod = _module_for(ds.kind)
-    return tabular.resolve_params(ds) if mod is tabular else images.resolve_params(ds)
+    return mod.resolve_params(ds)
 
 
 def describe(ds: DatasetSpec) -> DataInfo:

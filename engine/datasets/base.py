@@ -42,10 +42,22 @@ class DataInfo:
     n_classes: int
     class_names: list[str]
     feature_names: list[str] = field(default_factory=list)
+    task: str = "classification"  # "regression": y is float32 (N, n_targets) and there are no classes
+    n_targets: int = 1
+    vocab: int = 0  # > 0: inputs are token ids 0..vocab-1 (as float32) and ``tokens`` names them
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def is_sequence(self) -> bool:
+        return len(self.input_shape) == 2 or self.vocab > 0
 
     @property
     def is_2d(self) -> bool:
-        return self.input_shape == (2,)
+        return self.input_shape == (2,) and not self.vocab
 
     @property
     def is_image(self) -> bool:
@@ -54,7 +66,7 @@ class DataInfo:
 
 @dataclass
 class Data:
-    """Arrays ready to train on: x float32, y int64 class indices."""
+    """Arrays ready to train on: x float32, y int64 class indices (float32 (N, n_targets) for regression)."""
 
     info: DataInfo
     x_train: np.ndarray

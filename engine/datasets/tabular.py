@@ -34,7 +34,10 @@ DATASET_PARAMS: dict[str, tuple[DataParam, ...]] = {
     "iris": COMMON_PARAMS + _SCALING,
     "digits": COMMON_PARAMS + _SCALING,
     "csv": (DataParam("path", "path", "", "CSV file with a header row"),
-            DataParam("label_column", "str", "label", "Name of the column holding the class")) + COMMON_PARAMS + _SCALING,
+            DataParam("label_column", "str", "label", "Name of the column holding the class (or the target)"),
+            DataParam("task", "str", "classification",
+                      "classification (the column holds classes) or regression (it holds numbers to predict)"))
+    + COMMON_PARAMS + _SCALING,
 }
 SCALINGS = ("standard", "minmax", "none")
 CHOICES = {(kind, "scaling"): SCALINGS for kind in DATASET_PARAMS}
@@ -84,6 +87,8 @@ def resolve_params(ds: DatasetSpec) -> dict[str, Any]:
             bad.append(f"{where}: {v!r:.40} is not one of {', '.join(SCALINGS)}")
             continue
         out[k] = v
+    if out.get("task", "classification") not in ("classification", "regression"):
+        bad.append(f"dataset.params.task: {out['task']!r:.40} is not one of classification, regression")
     if bad:
         raise ValueError("\n".join(bad))
     return out
@@ -101,6 +106,9 @@ def describe(ds: DatasetSpec) -> DataInfo:
                         ["sepal length", "sepal width", "petal length", "petal width"])
     if k == "digits":
         return DataInfo(k, (1, 8, 8), 10, [str(i) for i in range(10)])
+    if k == "csv" and p["task"] == "regression":
+        header, _, _ = _read_csv(p["path"], p["label_column"], numeric=True)
+        return DataInfo(k, (len(header),), 0, [], header, task="regression")
     if k == "csv":
         header, labels, _ = _read_csv(p["path"], p["label_column"])
         return DataInfo(k, (len(header),), len(labels), labels, header)
@@ -154,8 +162,12 @@ def _balanced(n: int, classes: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.arange(n) % classes).astype(np.int64)
 
 
-def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple[np.ndarray, np.ndarray]]:
-    """(feature names, class names, (x, y)); ValueError with row/column on bad values."""
+def _read_csv(path: str, label_column: str,
+              numeric: bool = False) -> tuple[list[str], list[str], tuple[np.ndarray, np.ndarray]]:
+    """(feature names, class names, (x, y)); ValueError with row/column on bad values.
+
+    ``numeric``: the label column holds regression targets - y is float32 (N, 1), no class names.
+    """
     if not path:
         raise ValueError("dataset.params.path: choose a CSV file")
     if not os.path.isfile(path):
@@ -205,6 +217,16 @@ def _read_csv(path: str, label_column: str) -> tuple[list[str], list[str], tuple
             raise ValueError(f"{os.path.basename(path)} line {rn}: missing label in '{label_column}' - fill or drop the row")
         xs.append(vals)
         labels.append(lab)
+    if numeric:
+        try:
+            y = np.asarray([float(v) for v in labels], np.float64)
+        except ValueError:
+            bad = next(v for v in labels if _num_key(v) == math.inf)
+            raise ValueError(f"{os.path.basename(path)}: '{bad}' in '{label_column}' is not a number - a regression "
+                             "target must be numeric (or set dataset.params.task to classification)") from None
+        if not np.isfinite(y).all():
+            raise ValueError(f"{os.path.basename(path)}: '{label_column}' has non-finite values - clean the data")
+        return feats, [], (np.asarray(xs, np.float32), y.astype(np.float32)[:, None])
     names = sorted(set(labels), key=lambda s: (_num_key(s), s))
     if len(names) < 2:
         raise ValueError(f"{os.path.basename(path)}: column '{label_column}' has only one class")
@@ -236,6 +258,11 @@ def load(ds: DatasetSpec) -> Data:
         from sklearn.datasets import load_digits
         b = load_digits()
         x, y = (b.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8), b.target.astype(np.int64)
+    elif p["task"] == "regression":
+        from engine.datasets.regression import regression_data
+
+        _, _, (x, y) = _read_csv(p["path"], p["label_column"], numeric=True)
+        return regression_data(info, x, y, p["val_fraction"], rng)
     else:  # csv
         _, _, (x, y) = _read_csv(p["path"], p["label_column"])
     if "x2_scale" in p:

@@ -344,7 +344,7 @@ def test_snapshots_come_at_a_bounded_rate_and_carry_numpy_only():
     for s in snaps:
         for f in dataclasses.fields(s):
             _walk(getattr(s, f.name), f.name)
-        assert set(s.history) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"}
+        assert set(s.history) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "val_mae"}
     assert snaps[-1].extras["w"].shape == (6, 2) and len(snaps[-1].history["val_acc"]) == tr.epoch
 
 

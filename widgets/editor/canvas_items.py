@@ -50,7 +50,7 @@ POSITIVE_COLOR = QColor(TF_ORANGE)  # orange: positive weights / activations (Te
 NEGATIVE_COLOR = QColor(TF_BLUE)  # blue: negative
 
 _FALLBACK_DESC = {
-    "Input": "from the dataset", "Output": "logits per class", "Flatten": "to a flat vector",
+    "Input": "from the dataset", "Output": "per class or target", "Flatten": "to a flat vector",
     "GlobalAvgPool": "mean per channel", "LayerNorm": "per sample", "BatchNorm": "per channel",
     "Add": "element-wise sum", "Concat": "join features",
 }

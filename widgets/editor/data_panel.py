@@ -48,13 +48,17 @@ def dataset_schema(include_images: bool = True) -> tuple[dict, dict, dict]:
     """
     params = dict(datasets.DATASET_PARAMS)
     helps = dict(datasets.DATASET_HELP)
-    hints: dict = {"folders": set(), "choices": dict(datasets.tabular.CHOICES)}
+    hints: dict = {"folders": set(), "choices": {**datasets.tabular.CHOICES, ("csv", "task"): ("classification", "regression")}}
     if include_images:
         images = datasets.images
         params.update(images.IMAGE_PARAMS)
         helps.update(images.IMAGE_HELP)
         hints["folders"] = set(images.FOLDER_PARAMS)
         hints["choices"].update(images.CHOICES)
+    # numpy-only sets: listed at once, after the image kinds (the order of datasets.all_kinds)
+    for mod in (datasets.regression, datasets.sequences):
+        params.update(mod.PARAMS)
+        helps.update(mod.HELP)
     return params, helps, hints
 
 

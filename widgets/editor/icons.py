@@ -21,6 +21,8 @@ GROUP_COLORS: dict[str, str] = {
     "Normalisation and regularisation": "#8454C4",
     "Activation": "#E07A1F",
     "Merge": "#CC3F74",
+    "Sequence": "#2E7D32",
+    "Attention": "#B8860B",
 }
 UNKNOWN_COLOR = "#7A8190"
 
@@ -294,7 +296,75 @@ def _glyph_activation(p, c, fill, fn):
     p.drawPath(path)
 
 
+# ---- sequence and attention glyphs ---------------------------------------------------------
+
+def _glyph_recurrent(p, c, fill):  # a cell with its state looping back into itself
+    p.save()
+    p.setBrush(fill)
+    p.drawRoundedRect(QRectF(5, 9, 14, 10), 2, 2)
+    p.restore()
+    p.drawArc(QRectF(7, 2, 10, 10), 0, 180 * 16)
+    p.drawPolyline([QPointF(15, 5), QPointF(17, 7.5), QPointF(19.5, 5.5)])
+    p.drawLine(QPointF(1.5, 14), QPointF(5, 14))
+    p.drawLine(QPointF(19, 14), QPointF(22.5, 14))
+
+
+def _glyph_lstm(p, c, fill):  # the cell plus its cell-state line running straight through
+    _glyph_recurrent(p, c, fill)
+    p.drawLine(QPointF(5, 22), QPointF(19, 22))
+
+
+def _glyph_gru(p, c, fill):  # the cell plus an update gate
+    _glyph_recurrent(p, c, fill)
+    _dot(p, 12, 14, 2.2, c)
+
+
+def _glyph_embedding(p, c, fill):  # a table of rows, one picked out
+    for i in range(4):
+        p.drawLine(QPointF(8, 4 + 5 * i), QPointF(21, 4 + 5 * i))
+    p.save()
+    p.setBrush(fill)
+    p.drawRect(QRectF(7, 7, 15, 4))
+    p.restore()
+    _dot(p, 3.5, 9, 1.8, c)
+
+
+def _glyph_attention(p, c, fill):  # a weight matrix with a bright diagonal
+    for i in range(3):
+        for j in range(3):
+            p.save()
+            p.setBrush(fill if i == j else Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(3 + 6.3 * j, 3 + 6.3 * i, 5.4, 5.4))
+            p.restore()
+
+
+def _glyph_posenc(p, c, fill):  # a sine wave over a step axis
+    path = QPainterPath(QPointF(2, 12))
+    for k in range(1, 41):
+        x = 2 + 20 * k / 40
+        path.lineTo(QPointF(x, 12 - 7 * math.sin(2 * math.pi * k / 20)))
+    p.drawPath(path)
+    p.drawLine(QPointF(2, 21), QPointF(22, 21))
+
+
+def _glyph_seqpool(p, c, fill):  # many steps into one
+    for i in range(4):
+        _dot(p, 4 + 5.3 * i, 5, 1.6, fill)
+        p.drawLine(QPointF(4 + 5.3 * i, 7), QPointF(12, 16))
+    _dot(p, 12, 19, 2.6, c)
+
+
+def _glyph_reshape(p, c, fill):  # a row cut into a block
+    p.drawRect(QRectF(2, 3, 20, 4))
+    p.drawLine(QPointF(12, 8.5), QPointF(12, 12))
+    p.drawRect(QRectF(7, 13, 10, 8))
+    p.drawLine(QPointF(7, 17), QPointF(17, 17))
+
+
 _GLYPHS = {
+    "RNN": _glyph_recurrent, "LSTM": _glyph_lstm, "GRU": _glyph_gru, "Embedding": _glyph_embedding,
+    "SelfAttention": _glyph_attention, "PositionalEncoding": _glyph_posenc, "SequencePool": _glyph_seqpool,
+    "Reshape": _glyph_reshape,
     "Input": _glyph_input, "Output": _glyph_output, "Dense": _glyph_dense, "Flatten": _glyph_flatten,
     "Conv2d": _glyph_conv, "MaxPool2d": _glyph_maxpool, "AvgPool2d": _glyph_avgpool, "GlobalAvgPool": _glyph_gap,
     "Dropout": _glyph_dropout, "BatchNorm": _glyph_batchnorm, "LayerNorm": _glyph_layernorm,

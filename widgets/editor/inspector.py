@@ -71,7 +71,7 @@ TRAINING_HELP = {
     "momentum": "Used by SGD and RMSprop: how much of the previous step carries over.",
     "nesterov": "SGD only: look-ahead momentum.",
     "weight_decay": "The optimiser's own decay (decoupled for AdamW).",
-    "loss": "cross_entropy for classes; bce for two classes; mse regression-style.",
+    "loss": "cross_entropy for classes; bce for two classes; mse, mae (L1) or huber for numbers (regression).",
     "l1": "Penalty on the sum of |weights| added to the loss.",
     "l2": "Penalty on the sum of weights squared added to the loss.",
     "grad_clip": "Largest allowed global gradient norm; 0 turns clipping off.",

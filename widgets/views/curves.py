@@ -158,6 +158,7 @@ class CurvesView(QWidget):
                 ax.enableAutoSIPrefix(False)  # "loss (x0.001)" reads worse than plain 0.2
         self.acc_plot.setLabel("bottom", "epoch", color=_TEXT)
         self.acc_plot.setLimits(xMin=0, yMin=-5, yMax=105)
+        self.score = "acc"  # the *_acc columns' meaning: "acc" (accuracy) or "R²" (regression)
         self.loss_plot.setLimits(xMin=0)  # epochs start at 1: no negative epochs on a short run
 
         # PlotCurveItem, not PlotDataItem: setData is ~20x cheaper, and log mode is done here
@@ -284,6 +285,14 @@ class CurvesView(QWidget):
             return None
         return path
 
+    def set_score_name(self, short: str = "acc") -> None:
+        """Name the *_acc columns: "acc" for accuracy, "R²" when a regression run stores R^2 there."""
+        self.score = short
+        regression = short != "acc"
+        self.acc_plot.setLabel("left", "R² (%)" if regression else "accuracy (%)", color=_TEXT)
+        self.acc_plot.setLimits(yMin=-105 if regression else -5)  # R^2 starts below 0 on a fresh net
+        self._show_latest()
+
     def latest_text(self) -> str:
         """The latest-values line as plain text, e.g. 'epoch 37  loss 0.081 / 0.094  acc 98.7% / 97.5%'."""
         h = self._history
@@ -293,7 +302,7 @@ class CurvesView(QWidget):
         ep = last["epoch"]
         ep_s = str(int(ep)) if math.isfinite(ep) and ep == int(ep) else f"{ep:g}"
         return (f"epoch {ep_s}  loss {_fmt_loss(last['train_loss'])} / {_fmt_loss(last['val_loss'])}  "
-                f"acc {_fmt_acc(last['train_acc'])} / {_fmt_acc(last['val_acc'])}")
+                f"{self.score} {_fmt_acc(last['train_acc'])} / {_fmt_acc(last['val_acc'])}")
 
     # ---- drawing ------------------------------------------------------------------------------
     def _series(self, h: dict[str, np.ndarray], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -338,7 +347,7 @@ class CurvesView(QWidget):
         # Each group stays on one line (&nbsp; inside); a narrow dock wraps between groups.
         groups = (f"<b>{ep.replace(' ', '&nbsp;')}</b>",
                   f"loss&nbsp;{t(_fmt_loss(last['train_loss']))}&nbsp;/&nbsp;{v(_fmt_loss(last['val_loss']))}",
-                  f"acc&nbsp;{t(_fmt_acc(last['train_acc']))}&nbsp;/&nbsp;{v(_fmt_acc(last['val_acc']))}")
+                  f"{self.score}&nbsp;{t(_fmt_acc(last['train_acc']))}&nbsp;/&nbsp;{v(_fmt_acc(last['val_acc']))}")
         self.latest_label.setText(f"<span style='color:{_TEXT}'>{'&nbsp; '.join(groups)}</span>")
 
     # ---- handlers -----------------------------------------------------------------------------
