@@ -65,5 +65,7 @@ def test_a_lesson_opens_steps_edit_undoably_and_a_run_gets_its_verdict(lab_windo
 def test_a_step_naming_a_missing_view_says_so(lab_window):
     win = lab_window
     win.lessons.open("vanishing_gradients")
-    assert not win.lessons.raise_dock("gradients_dock")
+    assert not win.lessons.raise_dock("no_such_dock"), "a view this window does not have is reported, not raised"
+    assert win.lessons.raise_dock("gradients_dock"), "the vanishing-gradients lesson shows the Gradients view"
+    assert win.docks["gradients_dock"].isVisible()
     assert win.lessons.raise_dock("curves_dock")
