@@ -58,6 +58,7 @@ class RunSession(QObject):
     notice = Signal(int, str)
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
+    decoded = Signal(object)  # engine.protocol.Decoded
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
     # call is queued
     _wake = Signal()
@@ -237,6 +238,8 @@ class RunSession(QObject):
             self.exported.emit(event)
         elif isinstance(event, P.Weights):
             self.weights_ready.emit(event)
+        elif isinstance(event, P.Decoded):
+            self.decoded.emit(event)
 
     def _on_worker_lost(self, conn) -> None:
         if conn is not self._conn:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
+from app.presenters_generative import install_generative
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
 from app.view_options import ViewOptionsTracker
@@ -56,6 +57,7 @@ class TrainingController(QObject):
                            NetworkPresenter(self.model, window.canvas, v.neuron),
                            InsightPresenter(self.model, v, window.canvas, self.options.visible)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
+        self.generative = install_generative(self)  # autoencoder and GAN views (app.presenters_generative)
         self._connect()
         self._on_model_state("idle")
         self.options.update()

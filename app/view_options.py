@@ -33,6 +33,11 @@ class ViewOptionsTracker(QObject):
         views.saliency.options_changed.connect(lambda _o: self.update())
         # the samples to pick from arrive with the run's data (after the presenters have shown them)
         model.events.data.connect(lambda _d: self._timer.start())
+        self.providers: list = []  # more option parts: callables () -> dict (app.presenters_generative)
+
+    def watch(self, dock) -> None:
+        """Recompute the options when ``dock`` is shown or hidden."""
+        dock.visibilityChanged.connect(lambda _v: self._timer.start())
 
     def visible(self, name: str) -> bool:
         dock = self.v.docks[name]
@@ -56,6 +61,8 @@ class ViewOptionsTracker(QObject):
             opts["feature_sample"] = self._current_sample()
         if self.visible("saliency_dock"):
             opts["saliency"] = dict(v.saliency.options())
+        for provide in self.providers:
+            opts.update(provide())
         return opts
 
     def _current_sample(self):

@@ -131,6 +131,10 @@ class Trainer:
         # L1/L2 act on the weights of Dense/Conv/Output layers, not on biases or normalisation gains
         self._penalised = [m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
         self._gen = torch.Generator().manual_seed(t.seed)
+        self._init_control()
+
+    def _init_control(self) -> None:
+        """The control flags, counters and task queue (shared with engine.gan.GanTrainer)."""
         # control flags, written by other threads
         self._stop = threading.Event()
         self._run_gate = threading.Event()
@@ -300,8 +304,7 @@ class Trainer:
                     last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
                     idx = perm[b * self.batch_size:None if last else (b + 1) * self.batch_size]
                     xb, yb = self._x[idx], self._y[idx]
-                    out = self.model(xb)
-                    loss = loss_fn(out, yb, self.loss)
+                    loss, pred = self._forward_loss(xb, yb)
                     if t.l1 or t.l2:
                         loss = loss + self._penalty()
                     value = loss.item()  # one sync per step, as before (the NaN check needs it)
@@ -317,7 +320,7 @@ class Trainer:
                     seen += n
                     self._samples += n
                     loss_sum += value * n
-                    preds.append(outputs_to_pred(out.detach(), self.loss))
+                    preds.append(pred)
                     now = time.perf_counter()
                     if now - last_emit >= self.min_interval or self._single_stepping():
                         last_emit = now
@@ -326,8 +329,7 @@ class Trainer:
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
-                correct = int((torch.cat(preds) == self._y[perm]).sum())  # preds follow perm's order
-                self._end_epoch(loss_sum / seen, correct / seen)
+                self._end_epoch(loss_sum / seen, self._train_accuracy(preds, perm, seen))
                 if self.scheduler is not None:
                     self.scheduler.step()
                 self._remember_good()
@@ -345,6 +347,15 @@ class Trainer:
         self.ended = state
         self._emit(state, message=self.stop_reason)
         return self.result()
+
+    # the two hooks a trainer of another task (engine.autoencoder) replaces
+    def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """(loss, what _train_accuracy counts) for one batch."""
+        out = self.model(xb)
+        return loss_fn(out, yb, self.loss), outputs_to_pred(out.detach(), self.loss)
+
+    def _train_accuracy(self, preds: list, perm: torch.Tensor, seen: int) -> float:
+        return int((torch.cat(preds) == self._y[perm]).sum()) / seen  # preds follow perm's order
 
     def _gate(self, start: float) -> bool:
         """Between batches: apply hyperparameter changes and handed-over work, honour pause/step/stop."""

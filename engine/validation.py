@@ -9,6 +9,7 @@ from typing import Any
 
 from engine import datasets
 from engine import layers as L
+from engine.generative_validation import validate_generative
 from engine.spec import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, Problem, Spec
 
 
@@ -32,6 +33,7 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
             data_info = None
     report = L.infer(spec, data_info)
     problems += report.problems
+    problems += validate_generative(spec, data_info)
     return problems
 
 
