@@ -79,7 +79,7 @@ def test_conv_decoder_with_reshape_and_upsample():
                                                                                               "width": 4}),
                    S.LayerSpec("up", "Upsample", {"scale": 2}), S.LayerSpec("conv2", "Conv2d", {"filters": 1}),
                    S.LayerSpec("output1", "Output")]
-    spec.edges = [S.EdgeSpec(a.id, b.id) for a, b in zip(spec.layers, spec.layers[1:])]
+    spec.edges = [S.EdgeSpec(a.id, b.id) for a, b in zip(spec.layers, spec.layers[1:], strict=False)]
     spec.generative.bottleneck = "code"
     rep = L.infer(spec, describe(spec.dataset))
     assert rep.ok, rep.problems

@@ -79,7 +79,7 @@ def test_whole_numbers_in_float_settings_read_back_as_the_same_text():
 def test_version_1_opens_newer_version_is_refused_with_a_clear_message():
     data = json.loads(S.dumps(mlp_spec()))
     assert S.spec_from_dict(data) == mlp_spec()
-    data["version"] = 2
+    data["version"] = S.FORMAT_VERSION + 1
     with pytest.raises(SpecError) as exc:
         S.spec_from_dict(data)
     assert "newer" in str(exc.value) and "update" in str(exc.value).lower()
