@@ -213,7 +213,9 @@ class TrainingController(QObject):
             self.w.status(f"Training diverged: {snap.message}", 0)
             self._message("Training diverged", snap.message)
         elif snap is not None and snap.state == "finished":
-            self.w.status(f"Finished {snap.epoch} epochs - validation accuracy {snap.val_acc:.1%}", 0)
+            measure = (f"validation accuracy {snap.val_acc:.1%}" if snap.val_acc == snap.val_acc  # NaN: no accuracy
+                       else f"validation loss {snap.val_loss:.4f}")
+            self.w.status(f"Finished {snap.epoch} epochs - {measure}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)
