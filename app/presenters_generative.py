@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 
 from app.run import RunModel
 from engine import protocol as P
+from widgets.editor.generative_panel import GenerativePanel
 from widgets.views.generative import GanView, LatentView, ReconstructionView
 
 AE_DOCKS = ("recon_dock", "latent_dock")
@@ -96,6 +97,8 @@ def install_generative(controller) -> GenerativePresenter:
     w.add_dock(views.recon, "Reconstructions", Qt.BottomDockWidgetArea, "recon_dock", tabify_with="saliency_dock")
     w.add_dock(views.latent, "Latent space", Qt.BottomDockWidgetArea, "latent_dock", tabify_with="recon_dock")
     w.add_dock(views.gan, "GAN", Qt.RightDockWidgetArea, "gan_dock", tabify_with="neuron_dock")
+    panel = GenerativePanel()
+    w.add_dock(panel, "Generative settings", Qt.RightDockWidgetArea, "generative_dock", tabify_with="inspector_dock")
     tracker = controller.options
     for name in AE_DOCKS + GAN_DOCKS:
         w.docks[name].widget().setMinimumSize(150, 120)
@@ -103,15 +106,17 @@ def install_generative(controller) -> GenerativePresenter:
         tracker.watch(w.docks[name])
     tracker.providers.append(lambda: {"generative": any(tracker.visible(n) for n in AE_DOCKS + GAN_DOCKS)})
     presenter = GenerativePresenter(controller.model, controller.session, views)
-    presenter.views = views
+    presenter.views, presenter.panel = views, panel
     controller.presenters.append(presenter)
     shown = {"kind": None}
 
     def on_spec() -> None:
+        panel.set_design(w.document.spec)
         kind = design_kind(w.document.spec)
         if kind == shown["kind"]:
             return
         shown["kind"] = kind
+        w.docks["generative_dock"].setVisible(kind != "classifier")
         for name in AE_DOCKS:
             w.docks[name].setVisible(kind == "autoencoder")
         for name in GAN_DOCKS:
@@ -132,7 +137,16 @@ def install_generative(controller) -> GenerativePresenter:
         after.generative.points = [(float(x), float(y)) for x, y in points]
         w.document.apply(after, "Draw the GAN's target")
 
+    def on_setting(name: str, value) -> None:
+        spec = w.document.spec
+        if spec.generative is None or getattr(spec.generative, name, None) == value:
+            return
+        after = spec.copy()
+        setattr(after.generative, name, value)
+        w.document.apply(after, f"Change {name.replace('_', ' ')}", merge_key=("generative", name))
+
     views.gan.target_drawn.connect(on_drawn)
+    panel.setting_changed.connect(on_setting)
     w.document.spec_changed.connect(on_spec)
     on_spec()
     return presenter

@@ -159,3 +159,18 @@ def test_views_take_numpy_and_draw_it(qtbot):
                  np.array([[0, 0, 0.1, 0.2]], np.float32))
     ax, ay = gv.arrow_item.getData()
     assert np.allclose(ax, [0, 0.1]) and np.allclose(ay, [0, 0.2])
+
+
+def test_generative_settings_panel_edits_the_design(make_window):
+    win = make_window(example("gan_ring", 1), features=(TrainingController,))
+    panel = win.training.generative.panel
+    assert win.docks["generative_dock"].isVisible()
+    assert not panel.fields["bottleneck"].isVisible() and panel.fields["target"].isVisible()
+    panel.fields["target"].setCurrentText("moons")
+    panel.fields["d_steps"].setValue(3)
+    g = win.document.spec.generative
+    assert (g.target, g.d_steps) == ("moons", 3)
+    win.document.reset(example("vae_digits", 1))
+    assert panel.fields["beta"].isVisible() and panel.fields["bottleneck"].currentText() == "sample1"
+    panel.fields["beta"].setValue(0.5)
+    assert win.document.spec.generative.beta == 0.5
