@@ -58,7 +58,7 @@ class GenerativePresenter:
             v.gan.set_state(ex["gan_real"], ex["gan_fake"], ex["gan_heat"], ex["gan_extent"], ex.get("gan_arrows"))
             h = snap.history
             if "d_loss" in h:
-                v.gan.set_losses(h["epoch"], h["d_loss"], h["g_loss"])
+                v.gan.set_losses(h["epoch"], h["d_loss"], h["g_loss"], h.get("real_to_fake"))
 
     # ---- latent walk ------------------------------------------------------------------------
     def request_decode(self, x: float, y: float) -> None:

@@ -159,6 +159,11 @@ def test_views_take_numpy_and_draw_it(qtbot):
                  np.array([[0, 0, 0.1, 0.2]], np.float32))
     ax, ay = gv.arrow_item.getData()
     assert np.allclose(ax, [0, 0.1]) and np.allclose(ay, [0, 0.2])
+    # all generated points on one spot while the target is spread out: the caption says modes are missed
+    gv.set_losses(np.arange(1, 3), np.ones(2), np.ones(2), np.array([0.9, 0.8]))
+    assert "mode collapse" in gv.caption.text()
+    gv.set_losses(np.arange(1, 3), np.ones(2), np.ones(2), np.array([0.9, 0.03]))
+    assert "mode collapse" not in gv.caption.text() and "0.03" in gv.caption.text()
 
 
 def test_generative_settings_panel_edits_the_design(make_window):

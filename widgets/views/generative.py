@@ -265,9 +265,16 @@ class GanView(QWidget):
         self.caption.setText(f"Real (green), generated (purple); background: discriminator's P(real), orange = real. "
                              f"Spread of generated points {spread:.2f}")
 
-    def set_losses(self, epochs: np.ndarray, d_loss: np.ndarray, g_loss: np.ndarray) -> None:
+    def set_losses(self, epochs: np.ndarray, d_loss: np.ndarray, g_loss: np.ndarray,
+                   real_to_fake: np.ndarray | None = None) -> None:
+        """Both losses per epoch; ``real_to_fake`` (mean distance of a real point to its nearest generated
+        one) is shown in the caption: it stays high when the generator covers only some modes."""
         self.d_curve.setData(np.asarray(epochs, float), np.asarray(d_loss, float))
         self.g_curve.setData(np.asarray(epochs, float), np.asarray(g_loss, float))
+        if real_to_fake is not None and len(real_to_fake) and self.fake is not None:
+            gap = float(real_to_fake[-1])
+            note = " - parts of the target are missed (mode collapse?)" if gap > 0.15 else ""
+            self.caption.setText(self.caption.text().split(" | ")[0] + f" | real->generated gap {gap:.2f}{note}")
 
     def clear(self) -> None:
         self.real = self.fake = self.heat = self.arrows = None
