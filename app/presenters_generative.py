@@ -99,8 +99,10 @@ def install_generative(controller) -> GenerativePresenter:
     w.add_dock(views.gan, "GAN", Qt.RightDockWidgetArea, "gan_dock", tabify_with="neuron_dock")
     panel = GenerativePanel()
     w.add_dock(panel, "Generative settings", Qt.RightDockWidgetArea, "generative_dock", tabify_with="inspector_dock")
-    for name in ("inspector_dock", "boundary_dock", "evaluation_dock"):
-        w.docks[name].raise_()  # tabifying brought the new docks to the front; the default layout's tabs stay in front
+    # tabifying brought the new docks to the front: the window's own choice of front tabs comes back
+    w.docks["inspector_dock"].raise_()
+    w._raised_for = None
+    w.show_views_for(w.data_info)
     tracker = controller.options
     for name in AE_DOCKS + GAN_DOCKS:
         w.docks[name].widget().setMinimumSize(150, 120)
