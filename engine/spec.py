@@ -21,7 +21,7 @@ from engine.generative_spec import from_dict as _generative_from_dict
 from engine.generative_spec import to_dict as _generative_to_dict
 
 FORMAT_NAME = "neural-playground-design"
-FORMAT_VERSION = 2  # 2: optional "generative" part (autoencoder, VAE, GAN); version 1 files read unchanged
+FORMAT_VERSION = 2  # 2: optional "generative" part (autoencoder, VAE, GAN); designs without it are still written as 1
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 LOSSES = ("cross_entropy", "bce", "mse")
@@ -137,7 +137,8 @@ def spec_to_dict(spec: Spec) -> dict:
     """Plain dict in the on-disk layout (stable key order)."""
     out = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        # a design without a generative part is written as version 1, so older apps still open it
+        "version": FORMAT_VERSION if spec.generative is not None else 1,
         "name": spec.name,
         "notes": spec.notes,
         "dataset": {"kind": spec.dataset.kind, "params": dict(sorted(spec.dataset.params.items()))},

@@ -157,9 +157,10 @@ def test_version_1_files_load_identically():
         assert [(e.src, e.dst) for e in spec.edges] == [(r["from"], r["to"]) for r in raw["edges"]]
         assert (spec.dataset.kind, spec.dataset.params) == (raw["dataset"]["kind"], raw["dataset"].get("params", {}))
         assert all(getattr(spec.training, k) == v for k, v in raw["training"].items())
-        # saved again it is version 2 without a generative part, and reads back equal
+        # saved again it is still version 1 (older apps open it), without a generative part, and reads back equal
         data = spec.to_dict()
-        assert "generative" not in data and data["version"] == S.FORMAT_VERSION == 2
+        assert "generative" not in data and data["version"] == 1 and S.FORMAT_VERSION == 2
+        assert S.dumps(spec) == open(path, encoding="utf-8").read()
         assert S.spec_from_dict(data) == spec
         # a "generative" key in a version-1 file is ignored, as version 1 always did
         assert S.spec_from_dict(dict(raw, generative={"kind": "gan"})) == spec
@@ -169,7 +170,7 @@ def test_generative_part_round_trips_and_bad_values_are_named():
     spec = example("gan_ring")
     spec.generative.target, spec.generative.points = "drawn", [(0.1, 0.2), (0.5, -0.5)]
     back = S.loads(S.dumps(spec))
-    assert back == spec
+    assert back == spec and spec.to_dict()["version"] == 2
     raw = spec.to_dict()
     raw["generative"]["g_lr"] = "fast"
     raw["generative"]["target"] = "square"

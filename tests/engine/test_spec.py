@@ -49,7 +49,7 @@ def test_json_is_versioned_pretty_and_carries_every_field():
     spec = mlp_spec()
     text = S.dumps(spec)
     data = json.loads(text)
-    assert data["format"] == S.FORMAT_NAME and data["version"] == S.FORMAT_VERSION
+    assert data["format"] == S.FORMAT_NAME and data["version"] == 1  # no generative part: still version 1
     assert list(data) == ["format", "version", "name", "notes", "dataset", "layers", "edges", "training"]
     assert text.startswith('{\n  "format"') and text.endswith("}\n")  # pretty-printed for people and diffs
     assert data["dataset"] == {"kind": "xor", "params": {"n_points": 200, "noise": 0.1, "seed": 3, "val_fraction": 0.25}}
