@@ -61,6 +61,7 @@ class RunSession(QObject):
     weights_ready = Signal(object)  # engine.protocol.Weights
     analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
     kernel_lab_ready = Signal(object)  # engine.protocol.KernelLabResult
+    decoded = Signal(object)  # engine.protocol.Decoded
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
     # call is queued
     _wake = Signal()
@@ -248,6 +249,8 @@ class RunSession(QObject):
         elif isinstance(event, (P.AnalysisProgress, P.AnalysisReady)):
             if event.run_id in self.open:
                 self.analysis_event.emit(event)
+        elif isinstance(event, P.Decoded):
+            self.decoded.emit(event)
 
     def _on_worker_lost(self, conn) -> None:
         if conn is not self._conn:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.analysis import AnalysisController, AnalysisPresenter
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
+from app.presenters_generative import install_generative
 from app.presenters_health import DistributionsPresenter, GradientsPresenter, HealthPresenter
 from app.presenters_sequence import SequencePresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
@@ -64,6 +65,7 @@ class TrainingController(QObject):
                            SequencePresenter(self.model, v)]
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self.analysis = AnalysisController(self)
+        self.generative = install_generative(self)  # autoencoder and GAN views (app.presenters_generative)
         self._connect()
         self._on_model_state("idle")
         self.options.update()
@@ -226,8 +228,13 @@ class TrainingController(QObject):
             self._message("Training diverged", snap.message)
         elif snap is not None and snap.state == "finished":
             data = self.model.data
-            score = "R²" if data is not None and data.info.task == "regression" else "accuracy"
-            self.w.status(f"Finished {snap.epoch} epochs - validation {score} {snap.val_acc:.1%}", 0)
+            if data is not None and data.info.task == "regression":
+                measure = f"validation R² {snap.val_acc:.1%}"
+            elif snap.val_acc == snap.val_acc:  # NaN: autoencoders and GANs have no accuracy
+                measure = f"validation accuracy {snap.val_acc:.1%}"
+            else:
+                measure = f"validation loss {snap.val_loss:.4f}"
+            self.w.status(f"Finished {snap.epoch} epochs - {measure}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)

@@ -37,6 +37,11 @@ class ViewOptionsTracker(QObject):
         connect_sequence_views(views, self._timer.start)
         # the samples to pick from arrive with the run's data (after the presenters have shown them)
         model.events.data.connect(lambda _d: self._timer.start())
+        self.providers: list = []  # more option parts: callables () -> dict (app.presenters_generative)
+
+    def watch(self, dock) -> None:
+        """Recompute the options when ``dock`` is shown or hidden."""
+        dock.visibilityChanged.connect(lambda _v: self._timer.start())
 
     def visible(self, name: str) -> bool:
         dock = self.v.docks[name]
@@ -66,6 +71,8 @@ class ViewOptionsTracker(QObject):
         if self.visible("saliency_dock"):
             opts["saliency"] = dict(v.saliency.options())
         opts.update(sequence_options(self))
+        for provide in self.providers:
+            opts.update(provide())
         return opts
 
     def _current_sample(self):

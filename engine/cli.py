@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
 
-    from engine import datasets, validation
     from engine import spec as spec_mod
+    from engine import validation
     from engine.export import check_path
 
     if args.export:
@@ -130,20 +130,27 @@ def _run(argv: list[str]) -> int:
             _err(f"warning: {w}")
 
     # torch loads only now, after the cheap checks: it takes a few seconds
-    from engine.trainer import Trainer, choose_device, device_name
+    from engine.trainer import choose_device, device_name
 
     try:
         device = choose_device(spec.training.device)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from engine.tasks import load_data, make_trainer
+
     try:
-        data = datasets.load(spec.dataset)
+        data = load_data(spec)
     except ValueError as exc:
         raise UsageError(f"{args.design}: {exc}") from None
 
     regression = data.info.task == "regression"
+    if spec.generative is not None:
+        import torch
+
+        torch.set_num_threads(1)  # these nets are small: one thread is faster, and far faster on a busy machine
     progress = _Progress(quiet=args.quiet, regression=regression)
-    trainer = Trainer(spec, data, device=device.type, on_snapshot=progress, max_rate=4.0)
+    trainer, _ = make_trainer(spec, data, device=device.type, on_snapshot=progress, max_rate=4.0,
+                              probe_options={"generative": False})  # no views to feed
     n_params = sum(p.numel() for p in trainer.model.parameters())
     if not args.quiet:
         _err(f"training '{spec.name}' on {device_name(device)}: {n_params} parameters, "
@@ -172,6 +179,9 @@ def _run(argv: list[str]) -> int:
     if regression:  # the score slots hold R^2: name them so
         summary.update(train_accuracy=None, val_accuracy=None, train_r2=result.train_accuracy,
                        val_r2=result.val_accuracy, val_mae=result.history["val_mae"][-1] if result.epochs else None)
+    for key in ("recon_mse", "kl", "d_loss", "g_loss", "fake_to_real", "real_to_fake", "ring_error"):
+        if result.history.get(key):  # autoencoders and GANs: their own measures, last epoch
+            summary[key] = result.history[key][-1]
     code = EXIT_OK
     if progress.state == "diverged":
         _err(f"diverged: {result.stopped_reason}")

@@ -61,6 +61,7 @@ class Context:
     task: str = "classification"  # "regression": the Output has n_targets units
     n_targets: int = 1
     vocab: int = 0  # > 0: the input is token ids (Embedding reads it)
+    target_shape: tuple[int, ...] | None = None  # set when the Output must reproduce a shape (autoencoders, GANs)
 
 
 @dataclass
@@ -229,6 +230,13 @@ def output_units(ctx: Context) -> int:
 
 
 def _output_shape(shapes, params, ctx):
+    if ctx.target_shape is not None:  # reconstruction: a Dense head reshaped to the target, or the image itself
+        if shapes[0] == ctx.target_shape:
+            return ctx.target_shape
+        if len(shapes[0]) != 1:
+            raise ShapeError(f"gets {fmt_shape(shapes[0])} but must give {fmt_shape(ctx.target_shape)} (the input's "
+                             "shape) - end the decoder with that image shape or with a flat layer")
+        return ctx.target_shape
     _flat("Output")(shapes)
     return (output_units(ctx),)
 
@@ -272,7 +280,51 @@ def _make_dense(ins, out, p):
 
 def _make_output(ins, out, p):
     from torch import nn
+    if len(out) > 1:  # reconstruction of an image
+        if tuple(ins[0]) == tuple(out):
+            return nn.Identity()
+        return nn.Sequential(nn.Linear(ins[0][0], math.prod(out)), nn.Unflatten(1, tuple(out)))
     return nn.Linear(ins[0][0], out[0])
+
+
+def _output_count(ins, out, params):
+    return 0 if tuple(ins[0]) == tuple(out) else ins[0][0] * math.prod(out) + math.prod(out)
+
+
+def _reshape_shape(shapes, params, ctx):
+    want = (params["channels"], params["height"], params["width"])
+    if math.prod(shapes[0]) != math.prod(want):
+        raise ShapeError(f"cannot turn {fmt_shape(shapes[0])} ({math.prod(shapes[0])} values) into {fmt_shape(want)} "
+                         f"({math.prod(want)} values) - make the layer before it give {math.prod(want)} units")
+    return want
+
+
+def _upsample_shape(shapes, params, ctx):
+    c, h, w = _image(shapes)
+    return (c, h * params["scale"], w * params["scale"])
+
+
+def _vae_shape(shapes, params, ctx):
+    n = _flat("VAESample")(shapes)
+    if n % 2:
+        raise ShapeError(f"needs an even number of inputs (k means, then k log-variances) but gets {n} - "
+                         "give the Dense before it 2 x the latent size")
+    return (n // 2,)
+
+
+def _make_reshape(ins, out, p):
+    from torch import nn
+    return nn.Unflatten(1, tuple(out)) if len(ins[0]) == 1 else nn.Sequential(nn.Flatten(), nn.Unflatten(1, tuple(out)))
+
+
+def _make_upsample(ins, out, p):
+    from torch import nn
+    return nn.Upsample(scale_factor=p["scale"], mode=p["mode"])
+
+
+def _make_vae(ins, out, p):
+    from engine.modules import VAESample
+    return VAESample()
 
 
 def _make_conv(ins, out, p):
@@ -388,7 +440,14 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
               "y = reshape(x, C*H*W)", (), _flatten_shape, _zero, _make_flatten),
     LayerKind("Output", "Core",
               "The head tied to the loss: one logit per class for cross-entropy, one unit for binary BCE/MSE.",
-              "y = W x + b (softmax/sigmoid applied by the loss)", _INIT, _output_shape, _dense_count, _make_output),
+              "y = W x + b (softmax/sigmoid applied by the loss)", _INIT, _output_shape,
+              lambda i, o, p: _output_count(i, o, p) if len(o) > 1 else _dense_count(i, o, p), _make_output),
+    LayerKind("Reshape", "Core", "Turns a flat vector back into an image (channels x height x width).",
+              "y = reshape(x, C, H, W)",
+              (Param("channels", "int", 1, "Channels of the image", 1, 512),
+               Param("height", "int", 8, "Height in pixels", 1, 512),
+               Param("width", "int", 8, "Width in pixels", 1, 512)),
+              _reshape_shape, _zero, _make_reshape, key_params=("channels", "height", "width")),
     LayerKind("Conv2d", "Convolution", "Slides learned filters over the image; each filter makes one feature map.",
               "y[f] = sum_c W[f,c] * x[c] + b[f]",
               (Param("filters", "int", 8, "Number of filters (output channels)", 1, 512),
@@ -434,6 +493,16 @@ REGISTRY: dict[str, LayerKind] = {k.kind: k for k in [
               (Param("function", "choice", "relu", "Which function", choices=ACTIVATIONS),
                Param("slope", "float", 0.01, "Negative slope a for leaky_relu", 0.0, 1.0)),
               _same_shape, _zero, _make_activation, key_params=("function",)),
+    LayerKind("Upsample", "Convolution", "Enlarges each feature map by repeating (nearest) or interpolating pixels.",
+              "y[c, i, j] = x[c, i // s, j // s]",
+              (Param("scale", "int", 2, "Factor for height and width", 1, 8),
+               Param("mode", "choice", "nearest", "How new pixels are filled", choices=("nearest", "bilinear"))),
+              _upsample_shape, _zero, _make_upsample, key_params=("scale",)),
+    LayerKind("VAESample", "Generative",
+              "A VAE's bottleneck: reads k means and k log-variances and draws z with the reparameterisation "
+              "trick (the mean when evaluating); its KL term, weighted by beta, joins the loss.",
+              "z = mu + exp(logvar / 2) * eps, eps ~ N(0, 1); KL = 0.5 sum(mu^2 + e^logvar - logvar - 1)",
+              (), _vae_shape, _zero, _make_vae),
     LayerKind("Add", "Merge", "Adds its inputs element-wise - the join of a residual connection.",
               "y = x1 + x2 + ...", (), _add_shape, _zero, _make_merge("add"), min_inputs=2, max_inputs=8),
     LayerKind("Concat", "Merge", "Joins its inputs along the feature / channel axis.",
@@ -456,7 +525,7 @@ REGISTRY.update({d["kind"]: LayerKind(d["kind"], d["group"], d["help"], d["formu
                                       tuple(Param(**p) for p in d["params"]), _seq_rule(d["shape"]), d["count"],
                                       d["factory"], key_params=tuple(d.get("key_params", ())))
                  for d in SEQUENCE_KINDS})
-GROUPS = ("Core", "Convolution", "Normalisation and regularisation", "Activation", "Merge", "Sequence", "Attention")
+GROUPS = ("Core", "Convolution", "Normalisation and regularisation", "Activation", "Merge", "Sequence", "Attention", "Generative")
 
 
 def kinds_in_group(group: str) -> list[LayerKind]:
@@ -481,6 +550,10 @@ def describe_params(kind: str, params: dict) -> str:
         return f"p = {p['rate']:g}"
     if kind == "Activation":
         return p["function"] + (f" ({p['slope']:g})" if p["function"] == "leaky_relu" else "")
+    if kind == "Reshape":
+        return f"{p['channels']}x{p['height']}x{p['width']}"
+    if kind == "Upsample":
+        return f"x{p['scale']}"
     return describe_sequence(kind, p)
 
 
@@ -548,6 +621,9 @@ def would_cycle(spec: Spec, src: str, dst: str) -> bool:
 
 def infer(spec: Spec, data_info: Any | None) -> Report:
     """Check the graph and every layer, computing shapes where the inputs allow."""
+    g = spec.generative
+    if g is not None and g.is_gan:
+        return _infer_gan(spec)
     rep = Report()
     probs = rep.problems
 
@@ -632,7 +708,10 @@ def infer(spec: Spec, data_info: Any | None) -> Report:
     # shapes in topological order
     ctx = Context(n_classes=getattr(data_info, "n_classes", 2), loss=spec.training.loss,
                   task=getattr(data_info, "task", "classification"), n_targets=getattr(data_info, "n_targets", 1),
-                  vocab=getattr(data_info, "vocab", 0))
+                  vocab=getattr(data_info, "vocab", 0),
+                  target_shape=getattr(data_info, "target_shape", None))
+    if g is not None and g.is_autoencoder and data_info is not None:
+        ctx.target_shape = tuple(data_info.input_shape)  # the target is the input itself
     rep.order = order
     for lid in order:
         lay = spec.layer(lid)
@@ -659,4 +738,53 @@ def infer(spec: Spec, data_info: Any | None) -> Report:
         rep.counts[lid] = kind.count(in_shapes, rep.shapes[lid], params)
     if ctx.loss == "bce" and ctx.n_classes > 2 and rep.output_id:
         probs.append(Problem("training.loss", f"BCE suits two classes but the dataset has {ctx.n_classes} - use cross_entropy"))
+    return rep
+
+
+@dataclass
+class SubnetInfo:
+    """What a GAN sub-network's shape checks need in place of a dataset."""
+
+    input_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    n_classes: int = 2
+    kind: str = "gan"
+
+
+def gan_subnet_infos(g) -> dict[str, SubnetInfo]:
+    """generator: noise -> a 2-D point; discriminator: a 2-D point -> one logit (real or fake)."""
+    return {"generator": SubnetInfo((int(g.noise_dim),), (2,)), "discriminator": SubnetInfo((2,), (1,))}
+
+
+def _infer_gan(spec: Spec) -> Report:
+    """Each named sub-network checked as a design of its own; one report over all layers."""
+    from engine.generative_spec import GAN_NETWORKS, sub_spec
+
+    rep = Report()
+    infos = gan_subnet_infos(spec.generative)
+    claimed: set[str] = set()
+    for name in GAN_NETWORKS:
+        start = spec.generative.networks.get(name)
+        lay = spec.layer(start) if start else None
+        if lay is None or lay.kind != "Input":
+            rep.problems.append(Problem("generative.networks", f"the {name} needs an Input layer - name its id in "
+                                                               f"generative.networks.{name}"))
+            continue
+        sub = sub_spec(spec, name)
+        part = infer(sub, infos[name])
+        both = claimed & {lay.id for lay in sub.layers}
+        if both:
+            rep.problems.append(Problem(sorted(both)[0], "is wired into both the generator and the discriminator - "
+                                                         "the two networks must not be connected"))
+        claimed |= {lay.id for lay in sub.layers}
+        rep.order += part.order
+        for attr in ("shapes", "in_shapes", "counts", "node_errors"):
+            getattr(rep, attr).update(getattr(part, attr))
+        rep.problems += [Problem(p.where, f"{p.message} (in the {name})", p.severity) for p in part.problems]
+        if name == "generator":
+            rep.input_id, rep.output_id = part.input_id, part.output_id
+    for lay in spec.layers:
+        if lay.id not in claimed:
+            rep.problems.append(Problem(lay.id, f"{lay.kind} {lay.id} belongs to neither network - connect it to the "
+                                                "generator or the discriminator, or delete it", "warning"))
     return rep

@@ -146,3 +146,25 @@ class Reshape(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], *self.shape)
+
+
+class VAESample(nn.Module):
+    """A VAE's sampling step: (mu, logvar) halves of the input -> z = mu + sigma * eps.
+
+    In eval mode it returns mu, so evaluation, probes and exported graphs are deterministic.
+    ``kl`` holds the last training batch's KL divergence to N(0, I), summed over the latent
+    dimensions and averaged over the batch; the autoencoder trainer adds beta * kl to the loss.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.kl: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, logvar = x.chunk(2, dim=1)
+        logvar = logvar.clamp(-10.0, 10.0)  # exp() of a wild log-variance would overflow the first steps
+        if not self.training:
+            self.kl = None
+            return mu
+        self.kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=1).mean()
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)

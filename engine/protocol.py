@@ -143,6 +143,15 @@ class FetchWeights:
 
 
 @dataclass(frozen=True)
+class DecodeLatent:
+    """Decode points (P, 2) of an autoencoder's latent plane (the PCA plane when it has more than
+    two dimensions); answered by Decoded."""
+
+    run_id: int
+    points: np.ndarray
+
+
+@dataclass(frozen=True)
 class CloseRun:
     """Forget the run: stop it if it trains, release its model and data."""
 
@@ -294,4 +303,13 @@ class AnalysisReady:
     job_id: int
     kind: str
     result: dict
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Answer to DecodeLatent: ``images`` (P, ...) in data units, or ``error``."""
+
+    run_id: int
+    points: np.ndarray
+    images: np.ndarray | None
     error: str = ""

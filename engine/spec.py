@@ -16,8 +16,12 @@ import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from engine.generative_spec import GenerativeSpec
+from engine.generative_spec import from_dict as _generative_from_dict
+from engine.generative_spec import to_dict as _generative_to_dict
+
 FORMAT_NAME = "neural-playground-design"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional "generative" part (autoencoder, VAE, GAN); designs without it are still written as 1
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 LOSSES = ("cross_entropy", "bce", "mse", "mae", "huber")
@@ -96,6 +100,7 @@ class Spec:
     edges: list[EdgeSpec] = field(default_factory=list)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     notes: str = ""
+    generative: GenerativeSpec | None = None  # None: a classifier (engine.generative_spec)
 
     # ---- convenience -------------------------------------------------------------
     def layer(self, layer_id: str) -> LayerSpec | None:
@@ -130,9 +135,10 @@ class Spec:
 
 def spec_to_dict(spec: Spec) -> dict:
     """Plain dict in the on-disk layout (stable key order)."""
-    return {
+    out = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        # a design without a generative part is written as version 1, so older apps still open it
+        "version": FORMAT_VERSION if spec.generative is not None else 1,
         "name": spec.name,
         "notes": spec.notes,
         "dataset": {"kind": spec.dataset.kind, "params": dict(sorted(spec.dataset.params.items()))},
@@ -144,6 +150,9 @@ def spec_to_dict(spec: Spec) -> dict:
         "edges": [{"from": e.src, "to": e.dst} for e in spec.edges],
         "training": _typed(asdict(spec.training)),
     }
+    if spec.generative is not None:
+        out["generative"] = _generative_to_dict(spec.generative)
+    return out
 
 
 def _typed(training: dict) -> dict:
@@ -287,13 +296,19 @@ def spec_from_dict(data: Any) -> Spec:
                 problems.append(Problem(f"training.{k}", f"must be a finite {_TYPE_WORDS[want]}, got {_brief(v)}"))
                 continue
             setattr(spec.training, k, v)
+    if "generative" in data:
+        spec.generative, bad = _generative_from_dict(data["generative"])
+        problems += [Problem(where, msg) for where, msg in bad]
     if problems:
         raise SpecError(problems)
     return spec
 
 
 def _migrate(data: dict, version: int) -> dict:
-    """Bring an older file up to FORMAT_VERSION (only version 1 exists so far)."""
+    """Bring an older file up to FORMAT_VERSION: version 2 only added the optional "generative"
+    part, so a version-1 file reads as it is (a "generative" key in one is ignored, as it always was)."""
+    if version == 1 and "generative" in data:
+        data = {k: v for k, v in data.items() if k != "generative"}
     return data
 
 

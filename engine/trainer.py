@@ -149,6 +149,10 @@ class Trainer:
         # L1/L2 act on the weights of Dense/Conv/Output layers, not on biases or normalisation gains
         self._penalised = [m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
         self._gen = torch.Generator().manual_seed(t.seed)
+        self._init_control()
+
+    def _init_control(self) -> None:
+        """The control flags, counters and task queue (shared with engine.gan.GanTrainer)."""
         # control flags, written by other threads
         self._stop = threading.Event()
         self._run_gate = threading.Event()
@@ -300,7 +304,6 @@ class Trainer:
         t = self.spec.training
         start = time.perf_counter()
         last_emit = 0.0
-        regression = self.regression
         state = "running"
         self._remember_good()
         try:
@@ -320,8 +323,7 @@ class Trainer:
                     last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
                     idx = perm[b * self.batch_size:None if last else (b + 1) * self.batch_size]
                     xb, yb = self._x[idx], self._y[idx]
-                    out = self.model(xb)
-                    loss = loss_fn(out, yb, self.loss)
+                    loss, pred = self._forward_loss(xb, yb)
                     if t.l1 or t.l2:
                         loss = loss + self._penalty()
                     value = loss.item()  # one sync per step, as before (the NaN check needs it)
@@ -340,7 +342,7 @@ class Trainer:
                     seen += n
                     self._samples += n
                     loss_sum += value * n
-                    preds.append(out.detach() if regression else outputs_to_pred(out.detach(), self.loss))
+                    preds.append(pred)
                     now = time.perf_counter()
                     if now - last_emit >= self.min_interval or self._single_stepping():
                         last_emit = now
@@ -349,11 +351,7 @@ class Trainer:
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
-                if regression:  # R^2 of the epoch's outputs (preds follow perm's order)
-                    self._end_epoch(loss_sum / seen, score(torch.cat(preds), self._y[perm], self.loss))
-                else:
-                    correct = int((torch.cat(preds) == self._y[perm]).sum())  # preds follow perm's order
-                    self._end_epoch(loss_sum / seen, correct / seen)
+                self._end_epoch(loss_sum / seen, self._train_accuracy(preds, perm, seen))
                 if self.scheduler is not None:
                     self.scheduler.step()
                 self._remember_good()
@@ -371,6 +369,18 @@ class Trainer:
         self.ended = state
         self._emit(state, message=self.stop_reason)
         return self.result()
+
+    # the two hooks a trainer of another task (engine.autoencoder) replaces
+    def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """(loss, what _train_accuracy counts) for one batch: the outputs for regression, else the classes."""
+        out = self.model(xb)
+        return loss_fn(out, yb, self.loss), out.detach() if self.regression else outputs_to_pred(out.detach(), self.loss)
+
+    def _train_accuracy(self, preds: list, perm: torch.Tensor, seen: int) -> float:
+        """The epoch's score: accuracy, or R^2 of the outputs for regression (preds follow perm's order)."""
+        if self.regression:
+            return score(torch.cat(preds), self._y[perm], self.loss)
+        return int((torch.cat(preds) == self._y[perm]).sum()) / seen
 
     def _gate(self, start: float) -> bool:
         """Between batches: apply hyperparameter changes and handed-over work, honour pause/step/stop."""

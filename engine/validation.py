@@ -9,6 +9,7 @@ from typing import Any
 
 from engine import datasets
 from engine import layers as L
+from engine.generative_validation import validate_generative
 from engine.spec import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, Problem, Spec
 
 
@@ -41,6 +42,7 @@ def validate(spec: Spec, data_info: Any | None = None) -> list[Problem]:
     if getattr(data_info, "task", "") == "regression" and spec.training.loss in ("cross_entropy", "bce"):
         problems.append(Problem("training.loss", f"{spec.training.loss} needs classes but {spec.dataset.kind} has numbers "
                                 "to predict (regression) - use mse, mae or huber"))
+    problems += validate_generative(spec, data_info)
     return problems
 
 

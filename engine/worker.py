@@ -127,6 +127,17 @@ class RunHost:
             tr.call_soon(lambda: self._export(cmd.path))
         elif isinstance(cmd, (P.Analyze, P.CancelAnalysis)):
             self.jobs.handle(cmd)
+        elif isinstance(cmd, P.DecodeLatent):
+            tr.call_soon(lambda: self._decode(cmd.points))
+
+    def _decode(self, points) -> None:
+        decode = getattr(self.prober, "decode_points", None)  # autoencoder runs only
+        try:
+            if decode is None:
+                raise ValueError("this design has no latent space to decode - it is not an autoencoder")
+            self._send(P.Decoded(self.run_id, points, decode(self.trainer.model, points)))
+        except (ValueError, RuntimeError) as exc:
+            self._send(P.Decoded(self.run_id, points, None, str(exc)))
 
     def _export(self, path: str) -> None:
         from engine import export
@@ -159,20 +170,25 @@ class RunHost:
         from engine.build import build
         from engine.jobs import AnalysisJobs
         from engine.probes import Prober
-        from engine.trainer import Trainer, device_name
+        from engine.tasks import is_gan, load_data, make_trainer
+        from engine.trainer import device_name
 
         cmd = self.cmd
         spec = S.loads(cmd.spec_json)
-        data = self._cache.load(spec.dataset, self._on_load_progress)
-        prober = Prober(data, spec.training.loss, cmd.view_options)
+        data = load_data(spec, lambda ds: self._cache.load(ds, self._on_load_progress))
         model = None
         if cmd.initial_state is not None:
             import torch
 
-            model = build(spec, data.info)
+            if is_gan(spec):
+                from engine.gan import build_gan
+                model = build_gan(spec)
+            else:
+                model = build(spec, data.info)
             model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in cmd.initial_state.items()})
-        trainer = Trainer(spec, data, device=cmd.device, probe=prober, model=model, max_rate=cmd.max_rate,
-                          on_snapshot=self._on_snapshot)
+        trainer, prober = make_trainer(spec, data, device=cmd.device, probe=Prober(data, spec.training.loss, cmd.view_options),
+                                       probe_options=cmd.view_options, model=model, max_rate=cmd.max_rate,
+                                       on_snapshot=self._on_snapshot)
         if cmd.paused:
             trainer.pause()
             trainer.step_once()

@@ -271,7 +271,11 @@ def every_kind_spec() -> Spec:
         ("dense1", "Dense", {"units": 16}, ["flatten1"]),
         ("ln1", "LayerNorm", {}, ["dense1"]),
         ("act4", "Activation", {"function": "softplus"}, ["ln1"]),
-        ("concat2", "Concat", {}, ["gap1", "act4"]),
+        ("re1", "Reshape", {"channels": 4, "height": 2, "width": 2}, ["dense1"]),
+        ("up1", "Upsample", {"scale": 2}, ["re1"]),
+        ("gap2", "GlobalAvgPool", {}, ["up1"]),
+        ("vae1", "VAESample", {}, ["ln1"]),  # exported in eval mode: the mean half
+        ("concat2", "Concat", {}, ["gap1", "act4", "gap2", "vae1"]),
         ("dense2", "Dense", {"units": 12, "bias": False}, ["concat2"]),
         ("act5", "Activation", {"function": "gelu"}, ["dense2"]),
         ("act6", "Activation", {"function": "softmax"}, ["act5"]),

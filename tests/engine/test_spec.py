@@ -49,7 +49,7 @@ def test_json_is_versioned_pretty_and_carries_every_field():
     spec = mlp_spec()
     text = S.dumps(spec)
     data = json.loads(text)
-    assert data["format"] == S.FORMAT_NAME and data["version"] == 1
+    assert data["format"] == S.FORMAT_NAME and data["version"] == 1  # no generative part: still version 1
     assert list(data) == ["format", "version", "name", "notes", "dataset", "layers", "edges", "training"]
     assert text.startswith('{\n  "format"') and text.endswith("}\n")  # pretty-printed for people and diffs
     assert data["dataset"] == {"kind": "xor", "params": {"n_points": 200, "noise": 0.1, "seed": 3, "val_fraction": 0.25}}
@@ -79,7 +79,7 @@ def test_whole_numbers_in_float_settings_read_back_as_the_same_text():
 def test_version_1_opens_newer_version_is_refused_with_a_clear_message():
     data = json.loads(S.dumps(mlp_spec()))
     assert S.spec_from_dict(data) == mlp_spec()
-    data["version"] = 2
+    data["version"] = S.FORMAT_VERSION + 1
     with pytest.raises(SpecError) as exc:
         S.spec_from_dict(data)
     assert "newer" in str(exc.value) and "update" in str(exc.value).lower()

@@ -23,6 +23,7 @@ GROUP_COLORS: dict[str, str] = {
     "Merge": "#CC3F74",
     "Sequence": "#2E7D32",
     "Attention": "#B8860B",
+    "Generative": "#5E7D1E",
 }
 UNKNOWN_COLOR = "#7A8190"
 
@@ -370,3 +371,32 @@ _GLYPHS = {
     "Dropout": _glyph_dropout, "BatchNorm": _glyph_batchnorm, "LayerNorm": _glyph_layernorm,
     "Add": _glyph_add, "Concat": _glyph_concat,
 }
+
+
+def _mirrored(glyph):
+    """The glyph flipped left-right (on its 24-unit box): Reshape is Flatten run backwards."""
+    def paint(p, c, fill):
+        p.save()
+        p.translate(24, 0)
+        p.scale(-1, 1)
+        glyph(p, c, fill)
+        p.restore()
+    return paint
+
+
+def _glyph_upsample(p, c, fill):
+    p.drawRect(QRectF(2, 14, 8, 8))
+    p.drawRect(QRectF(8, 2, 14, 14))
+    p.drawLine(QPointF(7, 17), QPointF(15, 9))
+
+
+def _glyph_vae(p, c, fill):
+    _dot(p, 6, 12, 3.5, fill)
+    _dot(p, 18, 7, 2.5, None)
+    _dot(p, 18, 17, 2.5, None)
+    p.drawLine(QPointF(9.5, 12), QPointF(15.5, 7))
+    p.drawLine(QPointF(9.5, 12), QPointF(15.5, 17))
+
+
+# autoencoder layers: Reshape undoes a Flatten, Upsample enlarges the grid, VAESample draws a random code
+_GLYPHS.update({"Reshape": _mirrored(_glyph_flatten), "Upsample": _glyph_upsample, "VAESample": _glyph_vae})
