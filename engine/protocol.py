@@ -303,6 +303,7 @@ class AnalysisReady:
     job_id: int
     kind: str
     result: dict
+    error: str = ""
 
 
 @dataclass(frozen=True)
