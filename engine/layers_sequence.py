@@ -1,5 +1,5 @@
 """Sequence and attention layer kinds: Embedding, RNN/LSTM/GRU, SelfAttention, PositionalEncoding,
-SequencePool and Reshape - their params, shape rules, parameter counts and torch factories.
+SequencePool and ToSequence - their params, shape rules, parameter counts and torch factories.
 
 Plain data and functions that import nothing of the engine: engine.layers turns each entry into
 a LayerKind (and a ValueError of a shape rule into its ShapeError). A sequence's shape is
@@ -20,7 +20,7 @@ def _seq(shapes, kind: str):
         return s
     if len(s) == 1:
         raise ValueError(f"needs a sequence (steps x features) but gets {_fmt(s)} - put an Embedding before it for "
-                         "token ids, or Reshape a flat vector into steps x features")
+                         "token ids, or cut a flat vector into steps x features with ToSequence")
     raise ValueError(f"needs a sequence (steps x features) but gets the image {_fmt(s)} - use a sequence dataset")
 
 
@@ -167,7 +167,7 @@ SEQUENCE_KINDS = [
      "formula": "y = mean_t x_t | max_t x_t | x_T",
      "params": (_param("mode", "choice", "mean", "How steps are combined", choices=("mean", "max", "last")),),
      "shape": _pool_shape, "count": _zero, "factory": _make_pool, "key_params": ("mode",)},
-    {"kind": "Reshape", "group": "Sequence", "help": "Cuts the values into steps of a given number of features.",
+    {"kind": "ToSequence", "group": "Sequence", "help": "Cuts the values into steps of a given number of features.",
      "formula": "y = reshape(x, n / f, f)",
      "params": (_param("features", "int", 1, "Features per step", 1, 4096),),
      "shape": _reshape_shape, "count": _zero, "factory": _make_reshape, "key_params": ("features",)},
@@ -198,6 +198,6 @@ def describe_sequence(kind: str, p: dict) -> str:
         return f"{p['heads']} heads" + (" causal" if p["causal"] else "")
     if kind in ("SequencePool", "PositionalEncoding"):
         return p.get("mode") or p.get("kind", "")
-    if kind == "Reshape":
+    if kind == "ToSequence":
         return f"{p['features']} per step"
     return ""

@@ -311,7 +311,7 @@ SEQUENCE_DESIGNS = {  # every sequence and attention kind, on the data each read
                                ("gru1", "GRU", {"units": 4, "bidirectional": True, "sequence": True}),
                                ("pool1", "SequencePool", {"mode": "max"}), ("output1", "Output", {})]),
     "numbers": chain("adding", [("input1", "Input", {}), ("lstm1", "LSTM", {"units": 6, "layers": 2, "sequence": True}),
-                                ("rnn1", "RNN", {"units": 5, "bidirectional": True}), ("reshape1", "Reshape", {"features": 2}),
+                                ("rnn1", "RNN", {"units": 5, "bidirectional": True}), ("reshape1", "ToSequence", {"features": 2}),
                                 ("lstm2", "LSTM", {"units": 3}), ("output1", "Output", {})]),
 }
 SEQUENCE_DESIGNS["numbers"].training.loss = "huber"

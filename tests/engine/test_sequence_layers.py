@@ -45,7 +45,7 @@ def n_params(mod):
 
 
 def test_sequence_kinds_are_in_the_palette_groups():
-    assert {k.kind for k in L.kinds_in_group("Sequence")} == {"Embedding", "RNN", "LSTM", "GRU", "SequencePool", "Reshape"}
+    assert {k.kind for k in L.kinds_in_group("Sequence")} == {"Embedding", "RNN", "LSTM", "GRU", "SequencePool", "ToSequence"}
     assert {k.kind for k in L.kinds_in_group("Attention")} == {"SelfAttention", "PositionalEncoding"}
 
 
@@ -133,7 +133,7 @@ def test_embedding_looks_up_rows_and_reshape_cuts_steps():
     out, count, y, mod = run_kind("Embedding", {"dim": 5, "vocab": 4}, (3,), vocab=4, x=ids)
     assert out == (3, 5) and count == 20 == n_params(mod)
     assert torch.equal(y[0], mod.emb.weight[[0, 3, 1]])
-    out, _, y, _ = run_kind("Reshape", {"features": 2}, (6,), x=torch.arange(6.0)[None])
+    out, _, y, _ = run_kind("ToSequence", {"features": 2}, (6,), x=torch.arange(6.0)[None])
     assert out == (3, 2) and y[0].tolist() == [[0, 1], [2, 3], [4, 5]]
 
 
@@ -182,7 +182,7 @@ def test_a_valid_sequence_design_infers_its_shapes_and_regression_head():
     ([("Embedding", {"vocab": 10})], TOKENS, "set vocab to 30"),
     ([("Embedding", {})], SEQ, "token ids"),
     ([("SelfAttention", {"heads": 3})], SEQ, "heads"),
-    ([("Reshape", {"features": 7})], DataInfo("x", (10,), 2, ["a", "b"]), "features dividing 10"),
+    ([("ToSequence", {"features": 7})], DataInfo("x", (10,), 2, ["a", "b"]), "features dividing 10"),
 ])
 def test_shape_errors_name_the_layer_and_the_fix(chain, info, words):
     rep = _chain(chain, info)

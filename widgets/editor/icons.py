@@ -365,7 +365,7 @@ def _glyph_reshape(p, c, fill):  # a row cut into a block
 _GLYPHS = {
     "RNN": _glyph_recurrent, "LSTM": _glyph_lstm, "GRU": _glyph_gru, "Embedding": _glyph_embedding,
     "SelfAttention": _glyph_attention, "PositionalEncoding": _glyph_posenc, "SequencePool": _glyph_seqpool,
-    "Reshape": _glyph_reshape,
+    "ToSequence": _glyph_reshape,
     "Input": _glyph_input, "Output": _glyph_output, "Dense": _glyph_dense, "Flatten": _glyph_flatten,
     "Conv2d": _glyph_conv, "MaxPool2d": _glyph_maxpool, "AvgPool2d": _glyph_avgpool, "GlobalAvgPool": _glyph_gap,
     "Dropout": _glyph_dropout, "BatchNorm": _glyph_batchnorm, "LayerNorm": _glyph_layernorm,
