@@ -521,6 +521,8 @@ def _seq_rule(fn):
     return shape
 
 
+_taken = {d["kind"] for d in SEQUENCE_KINDS} & set(REGISTRY)
+assert not _taken, f"layer kinds defined twice: {_taken}"  # a second definition would silently replace the first
 REGISTRY.update({d["kind"]: LayerKind(d["kind"], d["group"], d["help"], d["formula"],
                                       tuple(Param(**p) for p in d["params"]), _seq_rule(d["shape"]), d["count"],
                                       d["factory"], key_params=tuple(d.get("key_params", ())))
