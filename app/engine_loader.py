@@ -80,10 +80,16 @@ class TaskRunner(QObject):
     """
 
     task_done = Signal(str, object, str)
-    _finished = Signal(str, int, object, str)
+    # Only plain values cross from the task threads: a queued signal carrying a Python object
+    # makes Qt copy it under its own connection lock, which needs the GIL - and a GUI thread that
+    # holds the GIL while destroying a widget waits for that same (pooled) lock: a deadlock seen
+    # in the test suite. So the result waits in a dict and the signal says only where it is.
+    _finished = Signal(str, int)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        self._results: dict[tuple[str, int], tuple[Any, str]] = {}
+        self._results_lock = threading.Lock()
         self._latest: dict[str, int] = {}
         self._pending: set[str] = set()
         self._threads: list[threading.Thread] = []
@@ -99,8 +105,10 @@ class TaskRunner(QObject):
                 result, error = fn(), ""
             except Exception as exc:  # reported to the user, e.g. a bad CSV
                 result, error = None, str(exc) or type(exc).__name__
+            with self._results_lock:
+                self._results[(key, token)] = (result, error)
             try:
-                self._finished.emit(key, token, result, error)
+                self._finished.emit(key, token)
             except RuntimeError:  # the receiver was deleted meanwhile
                 pass
 
@@ -121,8 +129,10 @@ class TaskRunner(QObject):
         for th in list(self._threads):
             th.join(timeout)
 
-    @Slot(str, int, object, str)
-    def _on_thread_finished(self, key: str, token: int, result: object, error: str) -> None:
+    @Slot(str, int)
+    def _on_thread_finished(self, key: str, token: int) -> None:
+        with self._results_lock:
+            result, error = self._results.pop((key, token), (None, "the task's result was lost"))
         if self._latest.get(key) == token:
             self._pending.discard(key)
             self.task_done.emit(key, result, error)
