@@ -9,6 +9,7 @@ event loop stays responsive, on the GUI thread the window would freeze for all o
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,21 @@ def _load_engine() -> str:
 
     from engine.datasets import images  # noqa: F401 - image datasets
     return "datasets ready"
+
+
+def _load_in_thread(loader_ref, load: Callable[[], str]) -> None:
+    try:
+        ok, text = True, load()
+    except Exception as exc:  # a broken install must not take the editor down
+        ok, text = False, f"{type(exc).__name__}: {exc}"
+    loader = loader_ref()
+    if loader is None:
+        return  # the window was closed meanwhile: nobody to tell
+    try:
+        loader._finished.emit(ok, text)
+    except RuntimeError:
+        pass
+    del loader
 
 
 class EngineLoader(QObject):
@@ -42,7 +58,9 @@ class EngineLoader(QObject):
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="engine-loader", daemon=True)
+            # the thread holds this QObject only weakly, so it is never destroyed off the GUI thread
+            self._thread = threading.Thread(target=_load_in_thread, args=(weakref.ref(self), self._load),
+                                            name="engine-loader", daemon=True)
             self._thread.start()
 
     def is_running(self) -> bool:
@@ -52,15 +70,6 @@ class EngineLoader(QObject):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self) -> None:
-        try:
-            ok, text = True, self._load()
-        except Exception as exc:  # a broken torch install must not take the editor down
-            ok, text = False, f"{type(exc).__name__}: {exc}"
-        try:
-            self._finished.emit(ok, text)
-        except RuntimeError:  # the window was closed while torch loaded: nobody to tell
-            pass
 
     @Slot(bool, str)
     def _on_thread_finished(self, ok: bool, text: str) -> None:
@@ -100,17 +109,23 @@ class TaskRunner(QObject):
         self._latest[key] = token
         self._pending.add(key)
 
-        def run() -> None:
+        runner_ref, lock, results = weakref.ref(self), self._results_lock, self._results
+
+        def run() -> None:  # holds this QObject only weakly (see EngineLoader.start)
             try:
                 result, error = fn(), ""
             except Exception as exc:  # reported to the user, e.g. a bad CSV
                 result, error = None, str(exc) or type(exc).__name__
-            with self._results_lock:
-                self._results[(key, token)] = (result, error)
+            with lock:
+                results[(key, token)] = (result, error)
+            runner = runner_ref()
+            if runner is None:
+                return
             try:
-                self._finished.emit(key, token)
+                runner._finished.emit(key, token)
             except RuntimeError:  # the receiver was deleted meanwhile
                 pass
+            del runner
 
         t = threading.Thread(target=run, name=f"task-{key}", daemon=True)
         self._threads = [th for th in self._threads if th.is_alive()] + [t]

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -39,6 +40,30 @@ def _main_module_hidden():
     finally:
         for k, v in saved.items():
             setattr(main, k, v)
+
+
+def _read_events(session_ref, conn) -> None:
+    """Reader thread: pass every event on until the pipe closes.
+
+    It holds the session only weakly: a QObject must be destroyed in the GUI thread. A session
+    freed here (its last reference dropped when this thread ended) deadlocked the test suite:
+    Qt's destructor took a pooled lock, then waited for the GIL held by the GUI thread, which
+    was destroying a widget and waiting for that same lock."""
+    while True:
+        try:
+            event = conn.recv()
+        except (EOFError, OSError):
+            break
+        except Exception as exc:  # noqa: BLE001 - an event that cannot be read must not kill the reader
+            event = P.Notice(0, f"could not read a message from the worker: {exc}")
+        session = session_ref()
+        if session is None:
+            return
+        session._post(event)
+        del session
+    session = session_ref()
+    if session is not None:
+        session._post(("closed", conn))
 
 
 def _serve_in_thread(conn) -> None:
@@ -114,19 +139,8 @@ class RunSession(QObject):
             with _main_module_hidden():
                 self._proc.start()
             child.close()
-        threading.Thread(target=self._read, args=(self._conn,), name="np-worker-events", daemon=True).start()
-
-    def _read(self, conn) -> None:
-        """Reader thread: pass every event on until the pipe closes."""
-        while True:
-            try:
-                event = conn.recv()
-            except (EOFError, OSError):
-                break
-            except Exception as exc:  # noqa: BLE001 - an event that cannot be read must not kill the reader
-                event = P.Notice(0, f"could not read a message from the worker: {exc}")
-            self._post(event)
-        self._post(("closed", conn))
+        threading.Thread(target=_read_events, args=(weakref.ref(self), self._conn), name="np-worker-events",
+                         daemon=True).start()
 
     def _post(self, event) -> None:
         """Reader thread: queue the event (a snapshot replaces its run's undelivered one) and wake the GUI once."""
