@@ -27,6 +27,7 @@ from app.preview import preview
 from engine import datasets
 from engine import layers as L
 from engine.spec import Spec
+from widgets import pyside_fix
 from widgets.editor.canvas import NetworkCanvas
 from widgets.editor.data_panel import DataPanel
 from widgets.editor.inspector import Inspector
@@ -114,6 +115,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self._first_frame_done = False
         self.persist_layout = restore  # False: neither read nor write the saved window layout
 
+        pyside_fix.collect_garbage_in_gui_thread()  # never in the reader threads: see widgets/pyside_fix.py
         self.engine = EngineLoader(self)
         self.tasks = TaskRunner(self)
         self.canvas = NetworkCanvas()

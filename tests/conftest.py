@@ -1,4 +1,5 @@
 """Shared test set-up: Qt runs offscreen and never touches the user's settings; gpu tests need a CUDA GPU."""
+import gc
 import os
 import sys
 
@@ -17,6 +18,15 @@ EXAMPLES = os.path.join(ROOT, "assets", "examples")
 from widgets import pyside_fix  # noqa: E402
 
 pyside_fix.install()
+# Python's cyclic collector must not free Qt objects in a reader or worker thread (a deadlock, see
+# widgets/pyside_fix.py): it is off here, and each test's garbage is collected in the main thread
+gc.disable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_main_thread():
+    yield
+    gc.collect()
 
 
 def pytest_collection_modifyitems(config, items):

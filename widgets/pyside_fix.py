@@ -35,3 +35,23 @@ def install() -> bool:
         ctypes.c_ssize_t.from_address(id(obj)).value += _BUMP
     _installed = True
     return True
+
+
+_collector = None
+
+
+def collect_garbage_in_gui_thread():
+    """Run Python's cyclic garbage collector only in the GUI thread (call once a QApplication exists).
+
+    The GUI's objects form reference cycles (presenters, lambdas, views), so they are freed by the
+    cyclic collector - which runs in whichever thread happens to allocate. Freed in the session's
+    reader thread, a QObject's destructor took one of Qt's pooled locks and waited for the GIL
+    while the GUI thread held the GIL destroying a widget and waited for that lock: the test
+    suite hung. pyqtgraph's GarbageCollector disables the automatic collector and collects on a
+    GUI-thread timer with the same thresholds instead."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=0.5)
+    return _collector
