@@ -230,6 +230,8 @@ class GanTrainer(Trainer):
         self._last_emit = (self.step, state)
         if self.on_snapshot is None:
             return
+        if self.on_report is not None:
+            self.on_report(self.epoch)
         h = self.history
         last = lambda k: h[k][-1] if h[k] else math.nan  # noqa: E731
         extras: dict[str, Any] = {}

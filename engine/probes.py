@@ -244,6 +244,9 @@ def confusion(model, x_val: np.ndarray, y_val: np.ndarray, loss: str, n_classes:
 # ---- the snapshot bundle ---------------------------------------------------------------
 
 PROBE_BUDGET = 0.05  # share of wall time the live views may take from training (bench/ui_latency.py)
+# ... and of the probe thread's wall time when they run beside training (engine.probe_thread): the
+# GUI process shares that core, so not all of it
+BESIDE_BUDGET = 0.4
 MAX_STALE = 10.0  # s; a very slow part is still refreshed this often, budget or not
 
 
@@ -310,7 +313,10 @@ class Prober:
                                 "filters": True, "confusion": True, "feature_sample": 0, "saliency": None,
                                 "slow_interval": 0.5, "health": True, "gradients": False, "distributions": None}
 
+    beside_training = True  # reads only the model it is given: may run on a copy, on another thread
+
     def __init__(self, data, loss: str, options: dict | None = None):
+        self.budget = PROBE_BUDGET  # the trainer sets BESIDE_BUDGET when the probes have a thread of their own
         # more keys (engine.analysis): embedding ({"layer": id | None} or None: PCA of the
         # validation activations), roc (bool: ROC and precision-recall curves)
         _check_loss(loss)
@@ -378,7 +384,7 @@ class Prober:
                  opt.get("embedding") is not None, bool(opt.get("roc")), self.seq is not None]
         # each cached part gets an equal slice of the budget; one more slice is left for the
         # parts that are always fresh (weights, filters, projected points)
-        factor = (1.0 - PROBE_BUDGET) / PROBE_BUDGET * (1 + sum(bool(p) for p in parts))
+        factor = (1.0 - self.budget) / self.budget * (1 + sum(bool(p) for p in parts))
         slow = float(opt["slow_interval"])
 
         def part(name: str, fn) -> None:

@@ -22,8 +22,12 @@ def load_data(spec: Spec, load=None):
     return (load or datasets.load)(spec.dataset)
 
 
-def make_trainer(spec: Spec, data, *, probe_options: dict | None = None, probe=None, **kw):
-    """(trainer, probe) for the design; ``probe`` is the classifier's Prober, used for classifiers only."""
+def make_trainer(spec: Spec, data, *, probe_options: dict | None = None, probe=None, probes_beside: bool = False,
+                 **kw):
+    """(trainer, probe) for the design; ``probe`` is the classifier's Prober, used for classifiers only.
+
+    ``probes_beside``: compute the classifier's views on a second thread (engine.probe_thread).
+    """
     if is_gan(spec):
         from engine.gan import GanProbe, GanTrainer
         gp = GanProbe(probe_options)
@@ -36,4 +40,4 @@ def make_trainer(spec: Spec, data, *, probe_options: dict | None = None, probe=N
         holder.append(tr)
         return tr, ap
     from engine.trainer import Trainer
-    return Trainer(spec, data, probe=probe, **kw), probe
+    return Trainer(spec, data, probe=probe, probes_beside=probes_beside, **kw), probe

@@ -108,6 +108,7 @@ class RunHost:
         if trainer is not None:
             trainer.stop()
             self.jobs.close()
+            getattr(trainer, "close", lambda: None)()
 
     def _apply(self, cmd) -> None:
         tr = self.trainer
@@ -188,12 +189,13 @@ class RunHost:
             model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in cmd.initial_state.items()})
         trainer, prober = make_trainer(spec, data, device=cmd.device, probe=Prober(data, spec.training.loss, cmd.view_options),
                                        probe_options=cmd.view_options, model=model, max_rate=cmd.max_rate,
-                                       on_snapshot=self._on_snapshot)
+                                       on_snapshot=self._on_snapshot, probes_beside=True)
         if cmd.paused:
             trainer.pause()
             trainer.step_once()
         jobs = AnalysisJobs(self.run_id, trainer, prober, self._send)
         jobs.observe(-1)  # the initial weights: the start of the landscape's path
+        trainer.on_report = jobs.observe  # on the training thread, where the weights are consistent
         self._send(P.RunStarted(self.run_id, device_name(trainer.device), run_data(data)))
         with self._lock:
             if self._closed.is_set():
@@ -213,8 +215,6 @@ class RunHost:
         return not self._closed.is_set()
 
     def _on_snapshot(self, snap: P.Snapshot) -> None:
-        if self.jobs is not None:  # the training thread: the weights are consistent here
-            self.jobs.observe(snap.epoch)
         self._send(P.SnapshotReady(self.run_id, snap))
 
 

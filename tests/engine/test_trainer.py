@@ -112,7 +112,8 @@ def assert_same_weights(model, seq: nn.Sequential) -> None:
     got = [model.layers["dense1"].weight, model.layers["dense1"].bias, model.layers["out1"].weight, model.layers["out1"].bias]
     want = [seq[0].weight, seq[0].bias, seq[2].weight, seq[2].bias]
     for g, w in zip(got, want, strict=True):
-        assert torch.equal(g.detach(), w.detach()), (g - w).abs().max()
+        # the trainer uses torch's fused optimiser kernels: the same update, rounded differently
+        torch.testing.assert_close(g.detach(), w.detach(), rtol=1e-5, atol=1e-6)
 
 
 CASES = {

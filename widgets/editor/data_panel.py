@@ -202,7 +202,10 @@ class DataPanel(QWidget):
         pg = self._ensure_plots()
         brushes = [pg.mkBrush(class_color(c)) for c in range(max(len(class_names), int(y.max(initial=0)) + 1))]
         self.scatter.setData(x=x[:, 0], y=x[:, 1], brush=[brushes[c] for c in y], pen=pg.mkPen(255, 255, 255, 90))
-        self.plot.enableAutoRange()
+        # fitted once, not kept auto-ranging: with the aspect locked, auto-range in a small dock fed
+        # back into itself and redrew the axes ~30 times a second, idle or not
+        self.plot.autoRange(padding=0.05)
+        self.plot.disableAutoRange()
         self.preview.setCurrentWidget(self.plot)
         self.legend_label.setText(legend_html(class_names))
         self.legend_label.setVisible(True)
