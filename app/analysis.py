@@ -12,6 +12,7 @@ import itertools
 
 from PySide6.QtCore import QObject
 
+from app.presenters import NewParts
 from app.run import RunModel
 from engine import protocol as P
 
@@ -21,10 +22,12 @@ class AnalysisPresenter:
 
     def __init__(self, model: RunModel, views):
         self.model, self.v = model, views
+        self.parts = NewParts()
         model.events.run.connect(self._on_model_run)
         model.events.data.connect(self._on_model_data)
 
     def _on_model_run(self, run) -> None:
+        self.parts.forget()
         self.v.embedding.clear()
         self.v.roc.clear()
         self.v.landscape.clear()
@@ -43,10 +46,10 @@ class AnalysisPresenter:
         if run is None or run.data is None:
             return
         emb = ex.get("embedding")
-        if emb is not None:
+        if self.parts.new("embedding", emb):
             self.v.embedding.set_points(emb["points"], emb["index"], "PCA", emb["layer"], emb.get("ratio"),
                                         emb.get("features"))
-        if "roc" in ex:
+        if self.parts.new("roc", ex.get("roc")):
             self.v.roc.set_curves(ex["roc"], list(run.data.info.class_names))
 
 

@@ -20,6 +20,26 @@ CURVES_INTERVAL = 0.25  # s between redraws of the curves while running: the cos
 TICK_MS = 40
 
 
+class NewParts:
+    """Which of a snapshot's arrays are new: the session hands unchanged ones on as the very same
+    objects (engine.protocol.Snapshot.same), so a view need not redraw them."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, object] = {}  # the objects themselves: an id() could be reused
+
+    def new(self, name: str, value) -> bool:
+        if value is None:
+            return False
+        if self._seen.get(name) is value:
+            return False
+        self._seen[name] = value
+        return True
+
+    def forget(self) -> None:
+        """Redraw everything next time (a new run, a view cleared)."""
+        self._seen.clear()
+
+
 class RenderScheduler(QObject):
     """Draws the latest snapshot one presenter per tick; presenters have ``render(snapshot)``."""
 
@@ -172,6 +192,7 @@ class InsightPresenter:
         self.model, self.v, self.canvas, self.visible = model, views, canvas, visible
         self.selected_layer: str | None = None
         self.misclassified = np.zeros(0, np.int64)
+        self.parts = NewParts()
         model.events.data.connect(self._on_model_data)
         canvas.selection_changed.connect(self._on_canvas_selection)
         views.filters.layer_selected.connect(self._on_view_layer_selected)
@@ -180,6 +201,7 @@ class InsightPresenter:
 
     def _on_model_data(self, data: P.RunData) -> None:
         info, v = data.info, self.v
+        self.parts.forget()
         if not info.is_image:
             return
         names = list(info.class_names)
@@ -204,19 +226,19 @@ class InsightPresenter:
             v.filters.set_filters(ex["filters"])
             if self.selected_layer:
                 v.filters.select_layer(self.selected_layer)
-        if "feature_maps" in ex:
+        if self.parts.new("feature_maps", ex.get("feature_maps")) | self.parts.new("proba", ex.get("proba")):
             kinds = {lay.id: lay.kind for lay in run.spec.layers}
             v.feature_maps.set_feature_maps(ex["feature_maps"], list(ex["feature_maps"]), kinds, ex.get("saliency_input"))
             if self.selected_layer:
                 v.feature_maps.select_layer(self.selected_layer)
             if "proba" in ex:
                 v.feature_maps.set_prediction(ex["proba"], names)
-        if "saliency" in ex and "saliency_input" in ex:
+        if "saliency_input" in ex and self.parts.new("saliency", ex.get("saliency")):
             opts = v.saliency.options()
             v.saliency.set_result(self.display_image(ex["saliency_input"]), ex["saliency"], opts.get("method", "gradient"),
                                   int(ex.get("pred", 0)), int(ex.get("saliency_target", ex.get("pred", 0))), names,
                                   ex.get("proba"))
-        if "confusion" in ex:
+        if self.parts.new("confusion", ex.get("confusion")):
             c = ex["confusion"]
             v.evaluation.set_confusion(c["matrix"], c["per_class_accuracy"], c["accuracy"], names)
             self.misclassified = np.asarray(c["misclassified"], dtype=np.int64)

@@ -107,6 +107,7 @@ class RunSession(QObject):
         self._lock = threading.Lock()
         self._queue: list[list] = []  # one-item cells, in arrival order
         self._slots: dict[int, list] = {}  # run id -> the cell of its snapshot not yet delivered
+        self._extras: dict[int, dict] = {}  # run id -> the extras of its last snapshot received (reader thread)
         self._posted = False
         self._wake.connect(self._deliver)
 
@@ -146,6 +147,11 @@ class RunSession(QObject):
         """Reader thread: queue the event (a snapshot replaces its run's undelivered one) and wake the GUI once."""
         run_id = getattr(event, "run_id", None)
         with self._lock:
+            # in the order sent, before snapshots are coalesced: a left-out array is the previous one
+            if isinstance(event, P.SnapshotReady):
+                self._extras[run_id] = P.merge_unchanged(event.snapshot, self._extras.get(run_id)).extras
+            elif isinstance(event, P.RunEnded):
+                self._extras[run_id] = event.snapshot.extras if event.snapshot is not None else {}
             if isinstance(event, P.SnapshotReady):
                 cell = self._slots.get(run_id)
                 if cell is not None:
@@ -193,6 +199,8 @@ class RunSession(QObject):
         self.open.discard(run_id)
         self.training.discard(run_id)
         self.send(P.CloseRun(run_id))
+        with self._lock:
+            self._extras.pop(run_id, None)
 
     def close(self) -> None:
         """End the worker at once (the window is closing): nothing a closing user wants is lost."""

@@ -43,6 +43,20 @@ class Snapshot:
     history: dict[str, np.ndarray]
     extras: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    # names of extras left out because they are the very arrays this run's previous snapshot
+    # carried (the probes' caches did not recompute them): the receiver keeps its copies, which
+    # spares pickling them again and lets a view skip redrawing an unchanged object
+    same: tuple[str, ...] = ()
+
+
+def merge_unchanged(snap: Snapshot, previous: dict[str, Any] | None) -> Snapshot:
+    """``snap`` with the extras it left out (``same``) taken from ``previous`` (the last one received)."""
+    if not snap.same or previous is None:
+        return snap
+    extras = {k: previous[k] for k in snap.same if k in previous}
+    extras.update(snap.extras)
+    snap.extras, snap.same = extras, ()
+    return snap
 
 
 @dataclass

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from dataclasses import replace
 
 import numpy as np
 
@@ -91,6 +92,7 @@ class RunHost:
         self.trainer = None
         self.prober = None
         self.jobs = None  # engine.jobs.AnalysisJobs, with the trainer
+        self._sent: dict = {}  # the extras of the last snapshot sent (engine.protocol.Snapshot.same)
         self.thread = threading.Thread(target=self._main, name=f"run-{cmd.run_id}", daemon=True)
 
     # ---- command side (the worker's command loop) -------------------------------------------
@@ -215,6 +217,11 @@ class RunHost:
         return not self._closed.is_set()
 
     def _on_snapshot(self, snap: P.Snapshot) -> None:
+        # the probes return their cached arrays while nothing changed: send those as names only
+        sent, self._sent = self._sent, dict(snap.extras)
+        same = tuple(k for k, v in snap.extras.items() if k != "problems" and sent.get(k) is v)
+        if same:
+            snap = replace(snap, extras={k: v for k, v in snap.extras.items() if k not in same}, same=same)
         self._send(P.SnapshotReady(self.run_id, snap))
 
 
