@@ -155,7 +155,8 @@ def model_source(spec: Spec, report: L.Report) -> str:
     fwd.append(f"        return {var(report.output_id)}")
     n_params = sum(report.counts.values())
     parts = [_HEADER.format(name=spec.name, n_params=n_params, in_shape=shape_text(report.shapes[report.input_id]),
-                            out_shape=shape_text(report.shapes[report.output_id]))]
+                            out_shape=shape_text(report.shapes[report.output_id]),
+                            imports=_imports(helpers, ctor))]
     if any("init_weight" in line for line in ctor):
         parts.append(inspect.getsource(init_mod.fans))
         parts.append(inspect.getsource(init_mod.init_weight))
@@ -167,6 +168,12 @@ def model_source(spec: Spec, report: L.Report) -> str:
                                in_shape=shape_text(report.shapes[report.input_id]), forward="\n".join(fwd)))
     parts.append(_FOOTER)
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
+
+
+def _imports(helpers: set[str], ctor: list[str]) -> str:
+    """math only when a copied helper or init_weight uses it."""
+    uses_math = bool(helpers & {"SelfAttention", "PositionalEncoding"}) or any("init_weight" in c for c in ctor)
+    return ("import math\n\n" if uses_math else "") + "import torch\nfrom torch import nn"
 
 
 def _init_lines(spec: Spec, lid: str, kind: str, p: dict) -> list[str]:
@@ -193,10 +200,7 @@ layer ids, so ``Net().load_state_dict(torch.load("weights.pt", weights_only=True
 reads the playground's exported weights. ``torch.manual_seed(seed); Net()`` gives the same
 starting weights as the playground with that seed: layers are built in the same order.
 """
-import math
-
-import torch
-from torch import nn'''
+{imports}'''
 
 _CLASS = '''class Net(nn.Module):
     """Generated from the design "{name}"; N in the shape comments is the batch size."""
