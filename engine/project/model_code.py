@@ -15,6 +15,7 @@ import keyword
 from engine import init as init_mod
 from engine import layers as L
 from engine import modules
+from engine.project.readme import plain_name
 from engine.spec import Spec
 
 RESERVED = {"self", "torch", "nn", "F", "math"}
@@ -154,7 +155,7 @@ def model_source(spec: Spec, report: L.Report) -> str:
         fwd.append(f"        {var(lid)} = {expr}  # {shape_text(out_shape)}{note}")
     fwd.append(f"        return {var(report.output_id)}")
     n_params = sum(report.counts.values())
-    parts = [_HEADER.format(name=spec.name, n_params=n_params, in_shape=shape_text(report.shapes[report.input_id]),
+    parts = [_HEADER.format(name=plain_name(spec.name), n_params=n_params, in_shape=shape_text(report.shapes[report.input_id]),
                             out_shape=shape_text(report.shapes[report.output_id]),
                             imports=_imports(helpers, ctor))]
     if any("init_weight" in line for line in ctor):
@@ -164,7 +165,7 @@ def model_source(spec: Spec, report: L.Report) -> str:
         if name in helpers:
             parts.append(inspect.getsource(getattr(modules, name)))
     body = "\n".join(ctor) if ctor else "        pass"
-    parts.append(_CLASS.format(name=spec.name, body=body, in_var=in_var,
+    parts.append(_CLASS.format(name=plain_name(spec.name), body=body, in_var=in_var,
                                in_shape=shape_text(report.shapes[report.input_id]), forward="\n".join(fwd)))
     parts.append(_FOOTER)
     return "\n\n".join(part.rstrip("\n") + "\n" for part in parts)
