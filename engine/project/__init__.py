@@ -72,7 +72,8 @@ def fresh_state(spec: Spec, info) -> dict:
 
 
 def check_outdir(outdir: str) -> None:
-    """ProjectError if ``outdir`` cannot take an export (the parent must exist; no stale checkpoint)."""
+    """ProjectError if ``outdir`` cannot take an export: its parent must exist, and it must be new, empty or an
+    earlier export without a training checkpoint (train.py would resume that)."""
     outdir = os.path.abspath(os.fspath(outdir))
     parent = os.path.dirname(outdir)
     if os.path.exists(outdir) and not os.path.isdir(outdir):
@@ -82,6 +83,10 @@ def check_outdir(outdir: str) -> None:
     if os.path.exists(os.path.join(outdir, "checkpoints", "last.pt")):
         raise ProjectError(f"{outdir} holds a training checkpoint (checkpoints/last.pt), which train.py would resume - "
                            "choose a new folder, or delete the checkpoints folder first")
+    if os.path.isdir(outdir) and os.listdir(outdir) and not all(
+            os.path.exists(os.path.join(outdir, f)) for f in ("config.json", "train.py", "model.py")):
+        raise ProjectError(f"{outdir} is not empty - choose an empty or new folder (an earlier export may be "
+                           "overwritten)")
     if not os.access(outdir if os.path.isdir(outdir) else parent, os.W_OK):
         raise ProjectError(f"{outdir} is not writable - choose another place")
 
