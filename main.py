@@ -4,6 +4,8 @@
     python main.py train DESIGN.json [options]            train headlessly (see --help)
     python main.py lesson [--list | NAME [--check]]       list lessons, check one's claims headlessly
     python main.py export-project DESIGN.json OUTDIR      write the design as a plain PyTorch project
+
+Installed with ``pip install .`` the same is the ``neural-playground`` command.
 """
 import sys
 
@@ -24,6 +26,11 @@ def main(argv: list[str]) -> int:
     from app.gui import main as gui_main
 
     return gui_main(argv)
+
+
+def console() -> int:
+    """The ``neural-playground`` command that ``pip install .`` makes."""
+    return main(sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def make_parser() -> argparse.ArgumentParser:
                "example:\n  python main.py train assets/examples/xor.json --epochs 50 --export xor.safetensors",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("design", metavar="DESIGN.json", help="design file saved by the app (or one of assets/examples)")
+    p.add_argument("design", metavar="DESIGN.json",
+                   help="design file saved by the app, or the name of a shipped example such as xor or digits_cnn")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the design's training.epochs)")
     p.add_argument("--seed", type=_seed, help="seed for weights and shuffling (default: the design's training.seed)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
@@ -53,6 +54,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="OUT", help="write the trained model here; the extension picks the format")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only errors and the JSON")
     return p
+
+
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "examples")
+
+
+def example_path(design: str) -> str:
+    """``design`` itself if it is a file, else the shipped example of that name (``xor`` or ``xor.json``):
+    installed with pip, the examples live inside the package, not in the user's folder."""
+    if os.path.exists(design) or os.sep in design or "/" in design:
+        return design
+    name = design if design.endswith(".json") else design + ".json"
+    path = os.path.join(EXAMPLES_DIR, name)
+    return path if os.path.isfile(path) else design
 
 
 def _positive_int(text: str) -> int:
@@ -107,6 +121,7 @@ def _run(argv: list[str]) -> int:
             check_path(args.export)
         except ValueError as exc:
             raise UsageError(f"--export {exc}") from None
+    args.design = example_path(args.design)
     if os.path.isdir(args.design):
         raise UsageError(f"{args.design} is a folder - give the path of a design .json file")
     if not os.path.isfile(args.design):
@@ -279,6 +294,7 @@ def export_project_main(argv: list[str] | None = None) -> int:
                                                      "snapshot.pt; without it the design's initial weights are written")
     try:
         args = p.parse_args(argv)
+        args.design = example_path(args.design)
         if not os.path.isfile(args.design):
             raise UsageError(f"{args.design}: no such design file")
         from engine import spec as spec_mod
