@@ -3,6 +3,9 @@
     python main.py [DESIGN.json] [--screenshot OUT.png]   start the desktop app
     python main.py train DESIGN.json [options]            train headlessly (see --help)
     python main.py lesson [--list | NAME [--check]]       list lessons, check one's claims headlessly
+    python main.py export-project DESIGN.json OUTDIR      write the design as a plain PyTorch project
+
+Installed with ``pip install .`` the same is the ``neural-playground`` command.
 """
 import sys
 
@@ -12,6 +15,10 @@ def main(argv: list[str]) -> int:
         from engine.cli import main as cli_main  # no Qt is imported on this path
 
         return cli_main(argv[1:])
+    if argv and argv[0] == "export-project":
+        from engine.cli import export_project_main  # no Qt either
+
+        return export_project_main(argv[1:])
     if argv and argv[0] == "lesson":
         from engine.lesson_cli import main as lesson_main  # no Qt either
 
@@ -19,6 +26,11 @@ def main(argv: list[str]) -> int:
     from app.gui import main as gui_main
 
     return gui_main(argv)
+
+
+def console() -> int:
+    """The ``neural-playground`` command that ``pip install .`` makes."""
+    return main(sys.argv[1:])
 
 
 if __name__ == "__main__":

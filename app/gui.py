@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
                 epilog="`python main.py train DESIGN.json --help` trains without the GUI.")
     p.add_argument("design", nargs="?", help="a design file (.json) to open")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the main window to a PNG and exit")
+    p.add_argument("--install-desktop", action="store_true",
+                   help="add Neural Playground to the Linux desktop's application menu (~/.local/share) and exit")
     return p
 
 
@@ -40,6 +42,11 @@ def main(argv: list[str]) -> int:
     except _ArgumentError as exc:
         print(f"main.py: {exc}\n{parser.format_usage().strip()}", file=sys.stderr)
         return 2
+    if args.install_desktop:
+        from app.desktop import install_desktop_entry
+
+        print(f"installed {install_desktop_entry()}")
+        return 0
     if args.design and not os.path.isfile(args.design):
         print(f"main.py: no design file at {args.design}", file=sys.stderr)
         return 2
@@ -56,6 +63,12 @@ def main(argv: list[str]) -> int:
             return 2
         if sys.platform.startswith("linux"):
             os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    from app.desktop import APP_ID, qt_platform_problem
+
+    problem = qt_platform_problem()  # before Qt: its own message is a bare abort
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     from widgets import pyside_fix
 
     pyside_fix.install()  # before any Qt signal is emitted; see the module's docstring
@@ -70,6 +83,12 @@ def main(argv: list[str]) -> int:
     QCoreApplication.setApplicationName("Neural Playground")
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setStyle("Fusion")
+    from PySide6.QtGui import QIcon
+
+    from assets import ICON
+
+    app.setDesktopFileName(APP_ID)  # Wayland and the task bar match the window to the .desktop entry
+    app.setWindowIcon(QIcon(ICON))
 
     spec, open_error = None, ""
     if args.design:

@@ -92,6 +92,16 @@ class TrainingController(QObject):
             before = w.actions.get("quit")
             file_menu.insertAction(before, export) if before else file_menu.addAction(export)
         menu.addAction(export)
+        project = QAction("PyTorch &project...", w)
+        project.setStatusTip("Write the design, its data and a training script that runs with torch alone "
+                             "(python train.py, or torchrun on many GPUs or machines)")
+        project.triggered.connect(lambda _c=False: self.export_project())
+        w.actions["export_project"] = project
+        if file_menu is not None:
+            sub = w.menus["export"] = file_menu.addMenu("E&xport")
+            sub.addAction(project)
+            if before is not None:
+                file_menu.insertMenu(before, sub)
         curves_export = QAction("Export &metrics as CSV...", w)
         curves_export.triggered.connect(lambda _c=False: self.views.curves.export_via_dialog())
         menu.addAction(curves_export)
@@ -252,6 +262,8 @@ class TrainingController(QObject):
     def _on_session_exported(self, ev: P.Exported) -> None:
         if ev.error:
             self._message("Export failed", f"{ev.path}:\n{ev.error}")
+        elif ev.kind == "project":
+            self.w.status(f"Exported the PyTorch project to {ev.path} - its README.md says how to train it")
         else:
             self.w.status(f"Exported weights to {ev.path}")
 
@@ -347,4 +359,24 @@ class TrainingController(QObject):
             self._message("Export failed", f"{path}:\n{exc}")
             return False
         self.session.send(P.ExportWeights(run.run_id, os.fspath(path)))
+        return True
+
+    def export_project(self, outdir: str | None = None) -> bool:
+        """Ask the worker to write the design as a PyTorch project into ``outdir`` (asked for when None):
+        with the current run's weights and optimiser state, or the initial weights before any training.
+        The outcome arrives as a status message, or a warning naming the folder and the reason."""
+        if outdir is None:
+            outdir = QFileDialog.getExistingDirectory(self.w, "Export as a PyTorch project - choose or create an empty folder")
+            if not outdir:
+                return False
+        run = self.model.run
+        if run is not None and run.data is not None:
+            cmd = P.ExportProject(run.run_id, os.fspath(outdir))
+        else:
+            self.session.start_worker()
+            cmd = P.ExportProject(0, os.fspath(outdir), S.dumps(self.w.document.spec))
+        if not self.session.send(cmd):
+            self._message("Export failed", "The trainer process is not running - try again in a moment.")
+            return False
+        self.w.status(f"Writing the PyTorch project to {outdir}...")
         return True

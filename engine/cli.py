@@ -45,7 +45,8 @@ def make_parser() -> argparse.ArgumentParser:
                "example:\n  python main.py train assets/examples/xor.json --epochs 50 --export xor.safetensors",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("design", metavar="DESIGN.json", help="design file saved by the app (or one of assets/examples)")
+    p.add_argument("design", metavar="DESIGN.json",
+                   help="design file saved by the app, or the name of a shipped example such as xor or digits_cnn")
     p.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the design's training.epochs)")
     p.add_argument("--seed", type=_seed, help="seed for weights and shuffling (default: the design's training.seed)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
@@ -53,6 +54,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="OUT", help="write the trained model here; the extension picks the format")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only errors and the JSON")
     return p
+
+
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "examples")
+
+
+def example_path(design: str) -> str:
+    """``design`` itself if it is a file, else the shipped example of that name (``xor`` or ``xor.json``):
+    installed with pip, the examples live inside the package, not in the user's folder."""
+    if os.path.exists(design) or os.sep in design or "/" in design:
+        return design
+    name = design if design.endswith(".json") else design + ".json"
+    path = os.path.join(EXAMPLES_DIR, name)
+    return path if os.path.isfile(path) else design
 
 
 def _positive_int(text: str) -> int:
@@ -107,6 +121,7 @@ def _run(argv: list[str]) -> int:
             check_path(args.export)
         except ValueError as exc:
             raise UsageError(f"--export {exc}") from None
+    args.design = example_path(args.design)
     if os.path.isdir(args.design):
         raise UsageError(f"{args.design} is a folder - give the path of a design .json file")
     if not os.path.isfile(args.design):
@@ -260,3 +275,61 @@ def _json_safe(value: Any) -> Any:
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+# ---- python main.py export-project DESIGN.json OUTDIR ------------------------------------------
+
+def export_project_main(argv: list[str] | None = None) -> int:
+    """``main.py export-project DESIGN.json OUTDIR [--weights FILE]``: write the design as a PyTorch project."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = _Parser(prog="main.py export-project",
+                description="Write a design as a plain PyTorch project (model.py, data.py, train.py, snapshot.pt,\n"
+                            "config.json, README.md) that trains with torch alone - with python or torchrun.",
+                epilog="example:\n  python main.py export-project assets/examples/xor.json xor_project\n"
+                       "  cd xor_project && python train.py",
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("design", metavar="DESIGN.json", help="design file saved by the app (or one of the examples)")
+    p.add_argument("outdir", metavar="OUTDIR", help="folder to write (created if needed)")
+    p.add_argument("--weights", metavar="FILE", help="trained weights (.safetensors/.pt exported by the app) for "
+                                                     "snapshot.pt; without it the design's initial weights are written")
+    try:
+        args = p.parse_args(argv)
+        args.design = example_path(args.design)
+        if not os.path.isfile(args.design):
+            raise UsageError(f"{args.design}: no such design file")
+        from engine import spec as spec_mod
+        from engine.project import ProjectError, export_project, fresh_state
+
+        try:
+            spec = spec_mod.load(args.design)
+        except spec_mod.SpecError as exc:
+            raise UsageError(_problems_text(args.design, exc.problems)) from None
+        state = None
+        if args.weights:
+            from engine import datasets
+            from engine.export import load_weights
+
+            try:
+                weights, _ = load_weights(args.weights)
+                state = fresh_state(spec, datasets.describe(spec.dataset))
+                if set(weights) != set(state["model"]):
+                    raise ValueError(f"{args.weights}: its layers do not match the design - export the weights of "
+                                     "this design")
+                state["model"] = weights
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        try:
+            files = export_project(spec, args.outdir, state)
+        except ProjectError as exc:
+            raise UsageError(f"cannot export {args.design}: {exc}") from None
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except OSError as exc:
+        _err(f"error: could not write {args.outdir}: {exc.strerror or exc}")
+        return EXIT_FAILED
+    out = os.path.abspath(args.outdir)
+    _err(f"wrote {', '.join(files)} to {out}\nnext: cd {out} && python train.py   (README.md has the torchrun commands)")
+    return EXIT_OK

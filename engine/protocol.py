@@ -150,6 +150,17 @@ class ExportWeights:
 
 
 @dataclass(frozen=True)
+class ExportProject:
+    """Write the design as a plain PyTorch project into the folder ``outdir`` (engine.project), with the
+    run's current weights and optimiser state; with no such run, the design ``spec_json`` with its
+    initial weights. Answered by Exported (kind "project")."""
+
+    run_id: int
+    outdir: str
+    spec_json: str = ""
+
+
+@dataclass(frozen=True)
 class FetchWeights:
     """Ask for the run's current weights as numpy arrays; answered by Weights."""
 
@@ -268,11 +279,12 @@ class Notice:
 
 @dataclass(frozen=True)
 class Exported:
-    """Answer to ExportWeights: ``error`` is empty on success."""
+    """Answer to ExportWeights (and ExportProject, ``kind`` "project"): ``error`` is empty on success."""
 
     run_id: int
     path: str
     error: str = ""
+    kind: str = "weights"
 
 
 @dataclass(frozen=True)

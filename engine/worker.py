@@ -128,6 +128,8 @@ class RunHost:
             tr.call_soon(lambda: self._send(P.Weights(self.run_id, tr.step, state_to_numpy(tr.model))))
         elif isinstance(cmd, P.ExportWeights):
             tr.call_soon(lambda: self._export(cmd.path))
+        elif isinstance(cmd, P.ExportProject):
+            tr.call_soon(lambda: self._send(export_project(cmd, self.trainer)))
         elif isinstance(cmd, (P.Analyze, P.CancelAnalysis)):
             self.jobs.handle(cmd)
         elif isinstance(cmd, P.DecodeLatent):
@@ -225,6 +227,23 @@ class RunHost:
         self._send(P.SnapshotReady(self.run_id, snap))
 
 
+def export_project(cmd: P.ExportProject, trainer=None) -> P.Exported:
+    """Write the project (engine.project) from a live trainer (on its thread) or from cmd.spec_json."""
+    from engine import project
+    from engine import spec as S
+
+    try:
+        if trainer is not None:
+            spec = trainer.spec
+            project.check_design(spec)  # before trainer_state: a GAN trainer has no single optimiser
+            project.export_project(spec, cmd.outdir, project.trainer_state(trainer), trainer.data)
+        else:
+            project.export_project(S.loads(cmd.spec_json), cmd.outdir)
+        return P.Exported(cmd.run_id, cmd.outdir, kind="project")
+    except (ValueError, OSError, RuntimeError) as exc:  # ProjectError and SpecError are ValueErrors
+        return P.Exported(cmd.run_id, cmd.outdir, str(exc) or type(exc).__name__, kind="project")
+
+
 def describe_failure(exc: BaseException) -> str:
     """A message for the user: the cause, and what to do when we know it."""
     text = f"{type(exc).__name__}: {exc}"
@@ -269,6 +288,9 @@ def serve(conn) -> None:
                     runs.pop(cmd.run_id).close()
                 host = runs[cmd.run_id] = RunHost(cmd, send, cache)
                 host.thread.start()
+            elif isinstance(cmd, P.ExportProject) and cmd.run_id not in runs:
+                # no run: the design's initial weights, built in a thread so the loop stays responsive
+                threading.Thread(target=lambda c=cmd: send(export_project(c)), name="np-export", daemon=True).start()
             elif isinstance(cmd, P.KernelLab):
                 send(kernel_lab(cmd))
             elif isinstance(cmd, P.CloseRun):
