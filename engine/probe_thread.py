@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -76,9 +77,9 @@ class ProbeThread:
         if self._source is not model or self._shadow is None:
             self._shadow, self._source = copy.deepcopy(model), model
             self._tensors = list(zip(self._shadow.state_dict(keep_vars=True).values(),
-                                     model.state_dict(keep_vars=True).values()))
-            self._params = list(zip(self._shadow.parameters(), model.parameters()))
-            self._modules = list(zip(self._shadow.modules(), model.modules()))
+                                     model.state_dict(keep_vars=True).values(), strict=True))
+            self._params = list(zip(self._shadow.parameters(), model.parameters(), strict=True))
+            self._modules = list(zip(self._shadow.modules(), model.modules(), strict=True))
         for dst, src in self._tensors:
             dst.copy_(src)
         for dst, src in self._params:  # the reported step's gradients, for the gradient views

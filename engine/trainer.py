@@ -144,7 +144,6 @@ class Trainer:
         self._probe_thread = None
         if probes_beside and probe is not None and getattr(probe, "beside_training", False) and on_snapshot is not None:
             from engine.probe_thread import ProbeThread
-
             from engine.probes import BESIDE_BUDGET
 
             self._probe_thread = ProbeThread(lambda m: probe(m), on_snapshot)
