@@ -13,6 +13,7 @@ import itertools
 from PySide6.QtCore import QObject
 
 from app.presenters import NewParts
+from app.presenters_health import Throttle
 from app.run import RunModel
 from engine import protocol as P
 
@@ -23,6 +24,7 @@ class AnalysisPresenter:
     def __init__(self, model: RunModel, views):
         self.model, self.v = model, views
         self.parts = NewParts()
+        self._throttle = Throttle()  # the embedding and the curves move slowly; each redraw costs 5-10 ms
         model.events.run.connect(self._on_model_run)
         model.events.data.connect(self._on_model_data)
 
@@ -44,6 +46,8 @@ class AnalysisPresenter:
     def render(self, snap: P.Snapshot) -> None:
         ex, run = snap.extras, self.model.run
         if run is None or run.data is None:
+            return
+        if not self._throttle.due(snap):
             return
         emb = ex.get("embedding")
         if self.parts.new("embedding", emb):

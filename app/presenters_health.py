@@ -15,7 +15,9 @@ from engine import protocol as P
 REDRAW_INTERVAL = 0.5
 
 
-class _Throttle:
+class Throttle:
+    """True at most every REDRAW_INTERVAL while running; always when paused or ended."""
+
     def __init__(self) -> None:
         self._at = 0.0
 
@@ -44,7 +46,7 @@ class GradientsPresenter:
 
     def __init__(self, model: RunModel, view):
         self.model, self.view = model, view
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
         model.events.run.connect(lambda _run: self.view.clear())
 
     def render(self, snap: P.Snapshot) -> None:
@@ -58,7 +60,7 @@ class DistributionsPresenter:
 
     def __init__(self, model: RunModel, view):
         self.model, self.view = model, view
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
         model.events.run.connect(lambda _run: self.view.clear())
 
     def render(self, snap: P.Snapshot) -> None:
