@@ -246,11 +246,10 @@ class BatchedTrainer(Trainer):
                 vals[lid] = (y.view(*v.shape[:-1], w.shape[1]), "vm")
             elif how == "conv":
                 v = _as(ins[0], "ch", n)  # (B, N*C, H, W): the variants' channels side by side, one group each
-                # measured on 2 CPU cores: mkldnn's grouped conv is ~4x faster channels-last when each
-                # group has few input channels (the first layer), and slower so when it has many
-                fmt = torch.channels_last if mod.in_channels <= 4 else torch.contiguous_format
+                # channels-last: mkldnn's grouped conv, and the pooling after it, measured 1.5-2x faster
+                # so on the digits CNN (CPU time, 8 variants; bench/compare_speed.py)
                 w, b = views[pn["weight"]], views.get(pn.get("bias", ""))
-                y = F.conv2d(v.contiguous(memory_format=fmt), w.reshape(-1, *w.shape[2:]),
+                y = F.conv2d(v.contiguous(memory_format=torch.channels_last), w.reshape(-1, *w.shape[2:]),
                              b.reshape(-1) if b is not None else None, mod.stride, mod.padding, mod.dilation, groups=n)
                 vals[lid] = (y, "ch")
             elif how == "elementwise" or how == "channelwise" and ins[0][1] == "ch" or (
