@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -331,3 +333,61 @@ def test_model_for_is_a_normal_module_with_the_variants_own_weights(xor_data):
         next(bt.model_for(0).parameters()).add_(1.0)
     assert not math.isclose(float(next(bt.model_for(0).parameters()).detach().sum()), 0.0)
     torch.testing.assert_close(bt.model_for(0)(x), outs[0], **TOL)
+
+
+# ---- the control surface the worker and the views use ----------------------------------------------
+
+def wait_until(cond, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_pause_step_stop_one_while_paused_and_resume(xor_data):
+    snaps: list = []
+    bt = BatchedTrainer([mlp_spec(seed=1), mlp_spec(seed=2), mlp_spec(seed=3)], xor_data, on_snapshot=snaps.append,
+                        max_rate=0)
+    bt.pause()
+    th = threading.Thread(target=bt.run, daemon=True)
+    th.start()
+    wait_until(lambda: snaps and snaps[-1][0].state == "paused")
+    assert [s.step for s in snaps[-1]] == [0, 0, 0]
+    bt.step_once()
+    wait_until(lambda: snaps[-1][0].step == 1 and snaps[-1][0].state == "paused")
+    bt.stop_variant(0)  # while paused: reported at once
+    wait_until(lambda: snaps[-1][0].state == "stopped")
+    assert [s.state for s in snaps[-1]] == ["stopped", "paused", "paused"]
+    bt.resume()
+    th.join(20)
+    assert not th.is_alive()
+    final = snaps[-1]
+    assert [s.state for s in final] == ["stopped", "finished", "finished"]
+    assert final[0].step == 1 and final[1].step == final[2].step == 10 and len(final[1].history["epoch"]) == 2
+
+
+def test_set_hyper_changes_one_variant(xor_data):
+    bt = BatchedTrainer([mlp_spec(seed=1), mlp_spec(seed=2)], xor_data)
+    bt.set_hyper(1, lr=0.5)
+    results = bt.run()
+    assert results[0].history["lr"] == [0.1, 0.1] and results[1].history["lr"] == [0.5, 0.5]
+    tr = Trainer(mlp_spec(seed=2, lr=0.5), xor_data)
+    assert_same_run(results[1], bt.model_for(1), tr, tr.run())
+
+
+def test_each_variant_gets_its_own_decision_boundary(xor_data):
+    from engine.probes import Prober
+
+    options = {"boundary": True, "grid_res": 16, "neurons": False, "weights": False, "confusion": False, "health": False}
+    specs = [mlp_spec(seed=1, lr=0.01), mlp_spec(seed=2, lr=1.0)]
+    snaps: list = []
+    bt = BatchedTrainer(specs, xor_data, on_snapshot=snaps.append,
+                        probes=[Prober(xor_data, "cross_entropy", options) for _ in specs])
+    bt.run()
+    grids = [s.extras["boundary"] for s in snaps[-1]]
+    assert all(g.shape[:2] == (16, 16) for g in grids) and not np.allclose(grids[0], grids[1])
+    # the same picture as a separate run's model gives
+    tr = Trainer(specs[1], xor_data)
+    tr.run()
+    ref = Prober(xor_data, "cross_entropy", options)(tr.model, force=True)["boundary"]
+    np.testing.assert_allclose(grids[1], ref, atol=1e-4)
