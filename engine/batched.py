@@ -7,14 +7,17 @@ forward pass runs all N at once and the optimiser update is one set of tensor op
 rows with per-variant settings as (N, 1) columns. Each variant builds its initial weights and
 shuffles its data with its own seed exactly as engine.trainer.Trainer does, so its history and
 weights equal those of a separate Trainer run up to float rounding (tests/engine/test_variants.py).
-Exception: Dropout (and VAESample) draw from torch's global generator, so their masks are
-independent per variant but not the same draws as separate runs.
+Exceptions: Dropout draws from torch's global generator, so its masks are independent per
+variant but not the same draws as separate runs; and a parameter whose gradient is zero in exact
+arithmetic (a bias right before BatchNorm, the key bias of attention) gets Adam/RMSprop steps from
+rounding noise in both, which differ - harmlessly, as the loss does not depend on it.
 
 How the forward is batched (``forward="layers"``, the default): Linear layers (Dense, Output)
 are one ``torch.baddbmm``; Conv2d is one grouped convolution (groups = N); layers without
 weights (activations, pooling, Flatten, Dropout, Add, Concat ...) run on the N x B samples
 folded into one batch; any other layer (BatchNorm, LayerNorm, recurrent, attention ...) runs
-under ``torch.vmap(torch.func.functional_call)``. ``forward="vmap"`` runs the whole model
+under ``torch.vmap(torch.func.functional_call)``, except recurrent layers (no vmap batching rule
+for the fused RNN kernels), which run once per variant. ``forward="vmap"`` runs the whole model
 under vmap (kept for the benchmark: bench/compare_speed.py measures both).
 
 The control surface is Trainer's (it inherits pause/resume/step_once/stop/call_soon/
@@ -214,6 +217,8 @@ class BatchedTrainer(Trainer):
                 how = "add"
             elif not has_params and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mod.modules()):
                 how = "free"  # samples independent, no weights: run on the folded (N*B) batch
+            elif any(isinstance(m, nn.RNNBase) for m in mod.modules()):
+                how = "loop"  # torch.vmap has no batching rule for the fused RNN/LSTM/GRU kernels
             else:
                 how = "vmap"
             prefix = f"layers.{lid}."
@@ -263,10 +268,16 @@ class BatchedTrainer(Trainer):
                 y = mod(*[t.reshape(d0 * d1, *t.shape[2:]) for t in xs])
                 vals[lid] = (y.reshape(d0, d1, *y.shape[1:]), lay)
             else:
-                call = lambda p, b, *xi, _m=mod: functional_call(_m, (p, b), xi)  # noqa: E731
                 p = {k: views[full] for k, full in pn.items()}
                 b = {k: bufs[full] for k, full in bn.items()}
-                vals[lid] = (torch.vmap(call, randomness="different")(p, b, *[_as(t, "vm", n) for t in ins]), "vm")
+                xs = [_as(t, "vm", n) for t in ins]
+                if how == "vmap":
+                    call = lambda p, b, *xi, _m=mod: functional_call(_m, (p, b), xi)  # noqa: E731
+                    vals[lid] = (torch.vmap(call, randomness="different")(p, b, *xs), "vm")
+                else:  # one call per variant (buffers are views of the stacked ones, so updates land there)
+                    ys = [functional_call(mod, ({k: v[i] for k, v in p.items()}, {k: v[i] for k, v in b.items()}),
+                                          tuple(x[i] for x in xs)) for i in range(n)]
+                    vals[lid] = (torch.stack(ys), "vm")
         return _as(vals[g.output_id], "vm", n)
 
     # ---- per-variant settings as columns -----------------------------------------------------

@@ -391,3 +391,36 @@ def test_each_variant_gets_its_own_decision_boundary(xor_data):
     tr.run()
     ref = Prober(xor_data, "cross_entropy", options)(tr.model, force=True)["boundary"]
     np.testing.assert_allclose(grids[1], ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("dataset, loss", [(DatasetSpec("xor", {"n_points": 100}), "bce"),
+                                           (DatasetSpec("iris", {}), "mae"),
+                                           (DatasetSpec("fit_sine", {}), "huber")])
+def test_other_losses_and_regression_equal_separate_runs(dataset, loss):
+    specs = [mlp_spec(optimizer="adam", lr=0.01, loss=loss), mlp_spec(optimizer="adam", lr=0.03, seed=3, loss=loss)]
+    for s in specs:
+        s.dataset = dataset
+    data = datasets.load(dataset)
+    results = (bt := BatchedTrainer(specs, data)).run()
+    for i, spec in enumerate(specs):
+        tr = Trainer(spec, data)
+        ref = tr.run()
+        assert_same_run(results[i], bt.model_for(i), tr, ref)
+        np.testing.assert_allclose(results[i].history["val_mae"], ref.history["val_mae"], **TOL)
+
+
+def test_recurrent_layers_train_batched_too():
+    """torch.vmap cannot batch the fused RNN kernels: those layers run once per variant."""
+    import dataclasses
+
+    base = S.load(os.path.join(EXAMPLES, "char_lstm.json"))
+    base.training.epochs, base.training.device = 1, "cpu"
+    full = datasets.load(base.dataset)
+    data = dataclasses.replace(full, x_train=full.x_train[:128], y_train=full.y_train[:128], x_val=full.x_val[:32],
+                               y_val=full.y_val[:32])
+    specs = [base, base.copy()]
+    specs[1].training.seed, specs[1].training.lr = 4, 0.02
+    results = (bt := BatchedTrainer(specs, data)).run()
+    for i, spec in enumerate(specs):
+        tr = Trainer(spec, data)
+        assert_same_run(results[i], bt.model_for(i), tr, tr.run())
