@@ -11,7 +11,10 @@ API for the Compare dock (all plain data)::
     variants = expand(spec, sweep)                # raises SweepError (a SpecError) with the same messages
     v = variants[k]: v.index, v.label ("lr=0.1, dense1 units=8"), v.values {setting: value},
                      v.cell (row, column) in the grid, v.spec (a normal design), v.structure_key, v.batch_key
+    v.params, v.macs                              # the table's cost columns (trainable parameters, MACs per sample)
     plan = batch_groups(variants)                 # [[variant indices]]: each list trains in one BatchedTrainer
+    summarize(history) -> best_val_acc, best_val_loss, best_epoch, epochs    (the table's result columns)
+    pareto_front([(cost, val error), ...]) -> [bool]                         (the scatter's front)
     spec.compare = sweep                          # saved with the design (format version 3); settings, not weights
 
 A ``setting`` path is ``training.<field>``, ``layer.<id>.<param>`` or ``layer.<id>.present``
@@ -33,12 +36,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from engine import layers as L
+from engine.costs import design_macs
 from engine.spec import LOSSES, OPTIMIZERS, SCHEDULES, EdgeSpec, Problem, Spec, SpecError, TrainingSpec
 from engine.sweep_spec import MAX_AXES, PRESENT, Axis, Sweep
 from engine.validation import errors, validate
 
 __all__ = ["MAX_VARIANTS", "Axis", "Sweep", "SweepError", "Variant", "batch_groups", "check_sweep", "expand",
-           "format_value", "setting_label", "structure_key", "sweepable_settings"]
+           "format_value", "pareto_front", "setting_label", "structure_key", "summarize", "sweepable_settings"]
 
 MAX_VARIANTS = 16  # trained at once; more would not fit a grid or the 2-core machine's time
 INIT_PARAMS = ("init", "init_value", "bias_init", "bias_value")  # change the starting weights, not the structure
@@ -62,6 +66,8 @@ class Variant:
     spec: Spec
     structure_key: str
     batch_key: str
+    params: int = 0  # trainable parameters (the table's and the scatter's cost axis)
+    macs: int = 0  # multiply-accumulates per sample (engine.costs)
 
 
 # ---- names for people ----------------------------------------------------------------------
@@ -271,10 +277,20 @@ def expand(base: Spec, sweep: Sweep | None = None, *, data_info: Any | None = No
         bad = errors(validate(v.spec, data_info))
         if bad:
             probs.append(Problem("compare", f"variant {v.label}: {bad[0]}"))
+            continue
         v.batch_key = batch_key(v.spec, v.index)
+        if v.spec.generative is None:
+            report = L.infer(v.spec, data_info if data_info is not None else _describe(v.spec))
+            v.params, v.macs = report.total_params, sum(design_macs(v.spec, report).values())
     if probs:
         raise SweepError(probs)
     return out
+
+
+def _describe(spec: Spec):
+    from engine import datasets  # no torch: the dataset's description only
+
+    return datasets.describe(spec.dataset)
 
 
 # ---- grouping --------------------------------------------------------------------------------
@@ -313,3 +329,30 @@ def batch_groups(variants: list[Variant]) -> list[list[int]]:
     for v in variants:
         groups.setdefault(v.batch_key, []).append(v.index)
     return list(groups.values())
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+def summarize(history: dict[str, Any]) -> dict[str, float]:
+    """The table's numbers from a run's history (engine.protocol.HISTORY_KEYS, lists or arrays):
+    best_val_acc, best_val_loss, best_epoch (1-based epoch of the best validation loss), epochs.
+    NaN where there is no validation yet."""
+    losses = [float(x) for x in history.get("val_loss", [])]
+    accs = [float(x) for x in history.get("val_acc", [])]
+    finite = [(x, i) for i, x in enumerate(losses) if math.isfinite(x)]
+    best_loss, best_i = min(finite) if finite else (math.nan, -1)
+    good_accs = [a for a in accs if math.isfinite(a)]
+    return {"best_val_loss": best_loss, "best_val_acc": max(good_accs) if good_accs else math.nan,
+            "best_epoch": float(best_i + 1) if best_i >= 0 else math.nan, "epochs": float(len(losses))}
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For (cost, error) points: True where no other point is at least as good in both and better
+    in one (the front of the error-vs-cost scatter). NaN points are never on it."""
+    ok = [all(math.isfinite(v) for v in p) for p in points]
+    out = []
+    for i, (c, e) in enumerate(points):
+        dominated = any(ok[j] and j != i and points[j][0] <= c and points[j][1] <= e and points[j] != (c, e)
+                        for j in range(len(points)))
+        out.append(ok[i] and not dominated)
+    return out

@@ -424,3 +424,33 @@ def test_recurrent_layers_train_batched_too():
     for i, spec in enumerate(specs):
         tr = Trainer(spec, data)
         assert_same_run(results[i], bt.model_for(i), tr, tr.run())
+
+
+# ---- the table's numbers, and no torch for any of it ------------------------------------------------
+
+def test_costs_summary_and_pareto_front():
+    vs = expand(mlp_spec(), Sweep([Axis("layer.dense1.units", [2, 6])]))
+    # Dense 2->u (+u biases) and Output u->2 (+2); MACs: 2u + 2u and one per activation value (u)
+    assert [v.params for v in vs] == [2 * 2 + 2 + 2 * 2 + 2, 2 * 6 + 6 + 6 * 2 + 2]
+    assert [v.macs for v in vs] == [2 * 2 + 2 + 2 * 2, 2 * 6 + 6 + 6 * 2]
+    from engine.variants import pareto_front, summarize
+    s = summarize({"val_loss": [0.5, 0.3, 0.4, math.nan], "val_acc": [0.7, 0.8, 0.9, math.nan]})
+    assert s == {"best_val_loss": 0.3, "best_val_acc": 0.9, "best_epoch": 2.0, "epochs": 4.0}
+    assert math.isnan(summarize({})["best_val_loss"])
+    # (cost, error): (20, .3) is beaten by nothing; (30, .3) by (20, .3); (40, .1) is the cheapest with that error
+    assert pareto_front([(10, 0.5), (20, 0.3), (30, 0.3), (5, 0.9), (40, 0.1), (50, math.nan)]) == \
+        [True, True, False, True, True, False]
+
+
+def test_sweeps_expand_without_torch():
+    from tests.test_architecture import _run_blocked
+
+    body = """
+from engine import spec as S, variants as V
+b = S.load("assets/examples/xor.json")
+vs = V.expand(b, V.Sweep([V.Axis("training.lr", [0.01, 0.1]), V.Axis("layer.act1.function", ["tanh", "relu"])]))
+assert len(vs) == 4 and V.batch_groups(vs) == [[0, 2], [1, 3]] and vs[3].macs > 0
+print("SWEPT")
+"""
+    r = _run_blocked(["torch", "PySide6"], body)
+    assert r.returncode == 0 and "SWEPT" in r.stdout, r.stderr
