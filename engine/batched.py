@@ -37,6 +37,11 @@ serve_tasks/report and the gate between batches), plus per-variant parts:
     bt.results()                   # [Result] per variant
     bt.n, bt.labels, bt.specs      # the variants
 
+For a whole comparison (engine.variants.expand), ``compare_trainers(variants, data, on_snapshot=
+cb)`` makes one BatchedTrainer per batch group and calls ``cb(variant_index, snapshot)`` with
+indices into ``variants``; run each trainer in a thread of its own (the worker's RunHost does
+that for one run) - groups of different structure are separate trainers, interleaved.
+
 ``probes`` (optional) is one callable per variant, called like Trainer's probe with
 ``model_for(i)`` - e.g. one engine.probes.Prober per variant, which rate-limits itself. The GPU
 fallback of Trainer (continue on the CPU) is not offered here: a failing batch raises.
@@ -64,7 +69,7 @@ from engine.spec import Spec
 from engine.trainer import Trainer, choose_device, device_name, score
 from engine.variants import batch_key
 
-__all__ = ["BatchedTrainer", "batched_loss"]
+__all__ = ["BatchedTrainer", "batched_loss", "compare_trainers"]
 
 _BETAS = (0.9, 0.999)  # torch.optim defaults, which engine.trainer uses
 _EPS = {"adam": 1e-8, "adamw": 1e-8, "rmsprop": 1e-8, "adagrad": 1e-10}
@@ -618,6 +623,28 @@ class BatchedTrainer(Trainer):
         return out
 
     result = results  # Trainer's name, for callers that only know Trainer
+
+
+def compare_trainers(variants: Sequence[Any], data: datasets.Data, *,
+                     on_snapshot: Callable[[int, Snapshot], None] | None = None,
+                     probes: Sequence[Callable[..., dict]] | None = None,
+                     **kw: Any) -> list[tuple[list[int], BatchedTrainer]]:
+    """One BatchedTrainer per engine.variants.batch_groups group: [(variant indices, trainer)].
+
+    ``on_snapshot(index, snapshot)`` and ``probes[index]`` use indices into ``variants``; other
+    keywords go to every BatchedTrainer (device, max_rate, forward).
+    """
+    from engine.variants import batch_groups
+
+    out = []
+    for group in batch_groups(list(variants)):
+        cb = None
+        if on_snapshot is not None:
+            cb = lambda snaps, g=group: [on_snapshot(i, s) for i, s in zip(g, snaps, strict=True)]  # noqa: E731
+        out.append((group, BatchedTrainer([variants[i].spec for i in group], data, on_snapshot=cb,
+                                          probes=[probes[i] for i in group] if probes is not None else None,
+                                          labels=[variants[i].label for i in group], **kw)))
+    return out
 
 
 def _as(value: tuple[torch.Tensor, str], layout: str, n: int) -> torch.Tensor:

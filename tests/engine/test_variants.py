@@ -454,3 +454,23 @@ print("SWEPT")
 """
     r = _run_blocked(["torch", "PySide6"], body)
     assert r.returncode == 0 and "SWEPT" in r.stdout, r.stderr
+
+
+def test_a_comparison_trains_as_one_trainer_per_batch_group(xor_data):
+    from engine.batched import compare_trainers
+
+    base = mlp_spec(epochs=1)
+    vs = expand(base, Sweep([Axis("layer.dense1.units", [3, 5]), Axis("training.lr", [0.05, 0.2])]))
+    got: dict[int, list] = {}
+    runs = compare_trainers(vs, xor_data, on_snapshot=lambda i, s: got.setdefault(i, []).append(s))
+    assert [g for g, _ in runs] == [[0, 1], [2, 3]]
+    threads = [threading.Thread(target=tr.run) for _, tr in runs]  # as the worker would: interleaved
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(got) == [0, 1, 2, 3] and all(got[i][-1].state == "finished" for i in got)
+    for i in (0, 3):
+        tr = Trainer(vs[i].spec, xor_data)
+        ref = tr.run()
+        np.testing.assert_allclose(got[i][-1].history["val_loss"], ref.history["val_loss"], **TOL)
