@@ -13,12 +13,13 @@ arithmetic (a bias right before BatchNorm, the key bias of attention) gets Adam/
 rounding noise in both, which differ - harmlessly, as the loss does not depend on it.
 
 How the forward is batched (``forward="layers"``, the default): Linear layers (Dense, Output)
-are one ``torch.baddbmm``; Conv2d is one grouped convolution (groups = N); layers without
-weights (activations, pooling, Flatten, Dropout, Add, Concat ...) run on the N x B samples
+are one ``torch.baddbmm``; Conv2d is one grouped convolution (groups = N, channels-last), its
+images kept as (B, N*C, H, W) so activations and pooling after it run on them as they are;
+other layers without weights (Flatten, Concat, GlobalAvgPool ...) run on the N x B samples
 folded into one batch; any other layer (BatchNorm, LayerNorm, recurrent, attention ...) runs
 under ``torch.vmap(torch.func.functional_call)``, except recurrent layers (no vmap batching rule
 for the fused RNN kernels), which run once per variant. ``forward="vmap"`` runs the whole model
-under vmap (kept for the benchmark: bench/compare_speed.py measures both).
+under vmap (kept for the benchmark, bench/compare_speed.py; it fails on recurrent layers).
 
 The control surface is Trainer's (it inherits pause/resume/step_once/stop/call_soon/
 serve_tasks/report and the gate between batches), plus per-variant parts:
@@ -44,7 +45,14 @@ that for one run) - groups of different structure are separate trainers, interle
 
 ``probes`` (optional) is one callable per variant, called like Trainer's probe with
 ``model_for(i)`` - e.g. one engine.probes.Prober per variant, which rate-limits itself. The GPU
-fallback of Trainer (continue on the CPU) is not offered here: a failing batch raises.
+fallback of Trainer (continue on the CPU) is not offered here: a failing batch raises; nor is
+the probe's ``before_step`` hook (update/weight ratios of the health view) called.
+
+Pause, step and stop act on the whole batch, as on one Trainer; a variant that has left the
+batch (stopped, diverged) keeps its weights for model_for and keeps reporting its end state.
+For the worker: ``run()`` returns a list of Results and there is no ``model`` attribute - a
+host of a comparison asks ``model_for(i)`` (e.g. engine.worker.state_to_numpy(bt.model_for(i))
+in call_soon for "Use this variant" and exports).
 """
 from __future__ import annotations
 
