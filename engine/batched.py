@@ -74,7 +74,7 @@ from engine.build import GraphNet, build
 from engine.modules import Merge
 from engine.protocol import HISTORY_KEYS, Result, Snapshot
 from engine.spec import Spec
-from engine.trainer import Trainer, choose_device, device_name, score
+from engine.trainer import Trainer, _accepts_force, choose_device, device_name, score
 from engine.variants import batch_key
 
 __all__ = ["BatchedTrainer", "batched_loss", "compare_trainers"]
@@ -597,7 +597,7 @@ class BatchedTrainer(Trainer):
                 try:
                     probe = self.probes[v.index]
                     model = self.model_for(v.index)
-                    if force or state != "running" or not inside:
+                    if (force or state != "running" or not inside) and _accepts_force(probe):
                         extras = probe(model, force=True) or {}
                     else:
                         extras = probe(model) or {}
