@@ -142,7 +142,7 @@ def spec_to_dict(spec: Spec) -> dict:
     """Plain dict in the on-disk layout (stable key order)."""
     out = {
         "format": FORMAT_NAME,
-        # a design without a generative part is written as version 1, so older apps still open it
+        # the lowest version that holds the design, so older apps still open designs without the newer parts
         "version": 3 if spec.compare is not None else 2 if spec.generative is not None else 1,
         "name": spec.name,
         "notes": spec.notes,
