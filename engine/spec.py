@@ -19,9 +19,13 @@ from typing import Any
 from engine.generative_spec import GenerativeSpec
 from engine.generative_spec import from_dict as _generative_from_dict
 from engine.generative_spec import to_dict as _generative_to_dict
+from engine.sweep_spec import Sweep
+from engine.sweep_spec import from_dict as _sweep_from_dict
+from engine.sweep_spec import to_dict as _sweep_to_dict
 
 FORMAT_NAME = "neural-playground-design"
-FORMAT_VERSION = 2  # 2: optional "generative" part (autoencoder, VAE, GAN); designs without it are still written as 1
+FORMAT_VERSION = 3  # 2: optional "generative" part (autoencoder, VAE, GAN); designs without it are still written as 1
+# 3: optional "compare" part (engine.sweep_spec); designs without it are written as 2 or 1, as before
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 LOSSES = ("cross_entropy", "bce", "mse", "mae", "huber")
@@ -101,6 +105,7 @@ class Spec:
     training: TrainingSpec = field(default_factory=TrainingSpec)
     notes: str = ""
     generative: GenerativeSpec | None = None  # None: a classifier (engine.generative_spec)
+    compare: Sweep | None = None  # the saved comparison (engine.sweep_spec, engine.variants); None: none
 
     # ---- convenience -------------------------------------------------------------
     def layer(self, layer_id: str) -> LayerSpec | None:
@@ -137,8 +142,8 @@ def spec_to_dict(spec: Spec) -> dict:
     """Plain dict in the on-disk layout (stable key order)."""
     out = {
         "format": FORMAT_NAME,
-        # a design without a generative part is written as version 1, so older apps still open it
-        "version": FORMAT_VERSION if spec.generative is not None else 1,
+        # the lowest version that holds the design, so older apps still open designs without the newer parts
+        "version": 3 if spec.compare is not None else 2 if spec.generative is not None else 1,
         "name": spec.name,
         "notes": spec.notes,
         "dataset": {"kind": spec.dataset.kind, "params": dict(sorted(spec.dataset.params.items()))},
@@ -152,6 +157,8 @@ def spec_to_dict(spec: Spec) -> dict:
     }
     if spec.generative is not None:
         out["generative"] = _generative_to_dict(spec.generative)
+    if spec.compare is not None:
+        out["compare"] = _sweep_to_dict(spec.compare)
     return out
 
 
@@ -299,16 +306,21 @@ def spec_from_dict(data: Any) -> Spec:
     if "generative" in data:
         spec.generative, bad = _generative_from_dict(data["generative"])
         problems += [Problem(where, msg) for where, msg in bad]
+    if "compare" in data:
+        spec.compare, bad = _sweep_from_dict(data["compare"])
+        problems += [Problem(where, msg) for where, msg in bad]
     if problems:
         raise SpecError(problems)
     return spec
 
 
 def _migrate(data: dict, version: int) -> dict:
-    """Bring an older file up to FORMAT_VERSION: version 2 only added the optional "generative"
-    part, so a version-1 file reads as it is (a "generative" key in one is ignored, as it always was)."""
-    if version == 1 and "generative" in data:
-        data = {k: v for k, v in data.items() if k != "generative"}
+    """Bring an older file up to FORMAT_VERSION: versions 2 and 3 only added the optional "generative"
+    and "compare" parts, so an older file reads as it is (a key its version did not know is ignored,
+    as it always was)."""
+    unknown = {"generative", "compare"} if version == 1 else {"compare"} if version == 2 else set()
+    if unknown & set(data):
+        data = {k: v for k, v in data.items() if k not in unknown}
     return data
 
 
