@@ -37,6 +37,34 @@ PREVIOUS_COLOR = (128, 134, 139, 110)  # grey, faint: there to compare against, 
 _TEXT = "#3c4043"
 
 
+MAX_DRAWN_EPOCHS = 400  # longer histories are drawn as the min and max of 400 buckets
+
+
+def decimate(x: np.ndarray, y: np.ndarray, buckets: int = MAX_DRAWN_EPOCHS) -> tuple[np.ndarray, np.ndarray]:
+    """At most 2 x ``buckets`` points: each bucket's lowest and highest value, in epoch order.
+
+    An antialiased line of thousands of epochs took 10-50 ms to paint (bench/ui_latency.py, an LSTM
+    run); a dock a few hundred pixels wide cannot show more, and min/max keeps every spike visible.
+    NaN gaps inside a bucket are dropped (a bucket of only NaN stays a gap).
+    """
+    n = len(x)
+    if n <= 2 * buckets:
+        return x, y
+    size = -(-n // buckets)  # epochs per bucket
+    k = -(-n // size)
+    pad = k * size - n
+    yy = np.concatenate([np.asarray(y, np.float64), np.full(pad, np.nan)]).reshape(k, size)
+    empty = ~np.isfinite(yy).any(axis=1)
+    lo = np.where(np.isfinite(yy), yy, np.inf).argmin(axis=1)
+    hi = np.where(np.isfinite(yy), yy, -np.inf).argmax(axis=1)
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)  # in epoch order within the bucket
+    idx = (np.arange(k) * size)[:, None] + np.stack([first, second], axis=1)
+    idx = np.minimum(idx, n - 1).ravel()
+    ys = np.asarray(y)[idx].astype(y.dtype, copy=True)
+    ys[np.repeat(empty, 2)] = np.nan  # a bucket with no value stays a gap
+    return np.asarray(x)[idx], ys
+
+
 def _pen(color, width: float, dashed: bool = False) -> QPen:
     pen = pg.mkPen(color, width=width)
     pen.setCosmetic(True)
@@ -319,7 +347,7 @@ class CurvesView(QWidget):
         for key, curve in curves.items():
             x, y = self._series(h, key)
             if (np.isfinite(x) & np.isfinite(y)).any():
-                curve.setData(x, y)
+                curve.setData(*decimate(x, y))
             else:  # nothing to draw: an all-NaN curve confuses the auto range
                 curve.setData([], [])
 

@@ -11,9 +11,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from widgets.paint.colormaps import lut
 from widgets.paint.images import image_to_argb, qimage
 from widgets.paint.palette import SELECTION, class_colors
 from widgets.views.analysis_common import JobRow
+
+SHADES = 8  # colour steps for a continuous target (quantiles of the validation targets)
 
 
 class EmbeddingView(QWidget):
@@ -24,6 +27,7 @@ class EmbeddingView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self._values: np.ndarray | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -96,7 +100,14 @@ class EmbeddingView(QWidget):
 
     def set_data(self, labels: np.ndarray, class_names: list[str], images: np.ndarray | None = None,
                  feature_names: list[str] | None = None) -> None:
-        self._all_labels = np.asarray(labels, np.int64)
+        y = np.asarray(labels)
+        self._values = None  # regression / sequence targets: points are coloured by value, in SHADES steps
+        if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+            self._all_labels = y.astype(np.int64)
+        else:
+            v = y.reshape(len(y), -1)[:, 0].astype(np.float64) if len(y) else np.zeros(0)
+            edges = np.quantile(v, np.linspace(0, 1, SHADES + 1)[1:-1]) if len(v) else np.zeros(0)
+            self._values, self._all_labels = v, np.searchsorted(edges, v).astype(np.int64)
         self._names = list(class_names)
         self._images = images
         self._feature_names = list(feature_names or [])
@@ -116,7 +127,10 @@ class EmbeddingView(QWidget):
             self._features = np.asarray(features, np.float32)
         labels = getattr(self, "_all_labels", np.zeros(0, np.int64))
         self._labels = labels[self._index] if len(labels) >= len(self._index) else np.zeros(len(self._index), np.int64)
-        colors = class_colors(int(self._labels.max()) + 1 if len(self._labels) else 1)
+        if self._values is None:
+            colors = class_colors(int(self._labels.max()) + 1 if len(self._labels) else 1)
+        else:  # low target values dark, high ones bright
+            colors = lut("viridis", SHADES)[:, :3]
         # one brush object per class: pyqtgraph then skips building a brush per point
         brushes = [pg.mkBrush(*c) for c in colors]
         self.scatter.setData(pos=pts, brush=[brushes[c] for c in self._labels], data=np.arange(len(pts)))
@@ -154,7 +168,10 @@ class EmbeddingView(QWidget):
             return
         self.selected = int(self._index[i])
         lab = int(self._labels[i])
-        name = self._names[lab] if lab < len(self._names) else str(lab)
+        if self._values is not None:
+            name = f"target {self._values[self.selected]:.4g}" if self.selected < len(self._values) else ""
+        else:
+            name = self._names[lab] if lab < len(self._names) else str(lab)
         lines = [f"sample {self.selected}: {name}"]
         if self._images is not None and self.selected < len(self._images):
             from PySide6.QtGui import QPixmap

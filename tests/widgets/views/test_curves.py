@@ -174,3 +174,17 @@ def test_header_never_overlaps_the_log_checkbox_or_export_button(qtbot, width):
     assert not label.intersects(check) and not label.intersects(button) and not check.intersects(button)
     assert v.latest_label.heightForWidth(label.width()) <= label.height()  # the whole text is shown
     assert label.right() < check.left() and v.rect().contains(button)
+def test_a_long_history_is_drawn_with_few_points_but_keeps_its_spikes_and_gaps():
+    from widgets.views.curves import MAX_DRAWN_EPOCHS, decimate
+
+    x = np.arange(1, 20001, dtype=float)
+    y = 1.0 / x
+    y[12345] = 7.0  # one diverging epoch must stay visible
+    y[3000:3100] = np.nan  # epochs without a value (a bucket of only NaN stays a gap)
+    xs, ys = decimate(x, y)
+    assert len(xs) <= 2 * MAX_DRAWN_EPOCHS + 2
+    assert np.nanmax(ys) == 7.0 and np.nanmin(ys) == y[-1]
+    assert np.all(np.diff(xs) >= 0)
+    assert np.isnan(ys).any()
+    short_x, short_y = decimate(x[:50], y[:50])
+    assert np.array_equal(short_x, x[:50]) and np.array_equal(short_y, y[:50])
