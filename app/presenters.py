@@ -96,6 +96,7 @@ class ProgressPresenter:
         now = time.perf_counter()
         if now - self._curves_at >= CURVES_INTERVAL or snap.state != "running":
             self._curves_at = now
+            self.curves.set_live(snap.state == "running")
             self.curves.update_history(snap.history)
 
 

@@ -65,6 +65,14 @@ def decimate(x: np.ndarray, y: np.ndarray, buckets: int = MAX_DRAWN_EPOCHS) -> t
     return np.asarray(x)[idx], ys
 
 
+def nice_ceiling(n: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 4, 5, 6, 8 x 10^k that is >= n (at least 1): the epoch axis grows in
+    these steps, so its ticks are redrawn a few times per decade instead of at every epoch."""
+    n = max(float(n), 1.0)
+    k = 10.0 ** math.floor(math.log10(n))
+    return next(m * k for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * k >= n - 1e-9)
+
+
 def _pen(color, width: float, dashed: bool = False) -> QPen:
     pen = pg.mkPen(color, width=width)
     pen.setCosmetic(True)
@@ -188,6 +196,12 @@ class CurvesView(QWidget):
         self.acc_plot.setLimits(xMin=0, yMin=-5, yMax=105)
         self.score = "acc"  # the *_acc columns' meaning: "acc" (accuracy) or "R²" (regression)
         self.loss_plot.setLimits(xMin=0)  # epochs start at 1: no negative epochs on a short run
+        # the epoch axis follows the run in nice steps (nice_ceiling) until the user zooms or pans it
+        self._follow_x = True
+        self._x_top = 0.0
+        self.loss_plot.enableAutoRange(x=False)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.getViewBox().sigRangeChangedManually.connect(self._on_view_range_changed_manually)
 
         # PlotCurveItem, not PlotDataItem: setData is ~20x cheaper, and log mode is done here
         # (log10 of the data, axis in log mode) so zeros and NaN are dropped on our terms.
@@ -241,8 +255,29 @@ class CurvesView(QWidget):
         self._history = h
         self._draw(self.curves, h)
         self._draw_heads(h)
+        self._follow_epochs()
         self._show_latest()
         self.export_button.setEnabled(len(h["epoch"]) > 0)
+
+    def set_live(self, live: bool) -> None:
+        """While a run trains, lines are drawn without antialiasing (half the paint time of this view:
+        ~19 -> ~12 ms at 900x330); a paused or finished run gets the smooth picture."""
+        for c in self.curves.values():
+            if c.opts.get("antialias") == live:
+                c.opts["antialias"] = not live
+                c.update()
+
+    def _follow_epochs(self) -> None:
+        if not self._follow_x:
+            return
+        last = [float(np.nanmax(h["epoch"])) for h in (self._history, self._previous) if h is not None and len(h["epoch"])]
+        top = nice_ceiling(max(last)) if last else 1.0
+        if top != self._x_top:
+            self._x_top = top
+            self.loss_plot.setXRange(0, top, padding=0.02)
+
+    def _on_view_range_changed_manually(self, *_args) -> None:
+        self._follow_x = False  # the user looks at a part: leave it there until the next run
 
     def history(self) -> dict[str, np.ndarray]:
         """The current run's history as shown (copies)."""
@@ -259,6 +294,8 @@ class CurvesView(QWidget):
         self._history = normalise_history({})
         self._draw(self.curves, self._history)
         self._draw_heads(self._history)
+        self._follow_x, self._x_top = True, 0.0
+        self._follow_epochs()
         self._show_latest()
         self.export_button.setEnabled(False)
 
@@ -385,7 +422,7 @@ class CurvesView(QWidget):
         self._draw_heads(self._history)
         if self._previous is not None:
             self._draw(self.prev_curves, self._previous)
-        self.loss_plot.enableAutoRange()
+        self.loss_plot.enableAutoRange(y=True)
 
     def _on_export_button_clicked(self) -> None:
         self.export_requested.emit()

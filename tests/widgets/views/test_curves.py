@@ -188,3 +188,25 @@ def test_a_long_history_is_drawn_with_few_points_but_keeps_its_spikes_and_gaps()
     assert np.isnan(ys).any()
     short_x, short_y = decimate(x[:50], y[:50])
     assert np.array_equal(short_x, x[:50]) and np.array_equal(short_y, y[:50])
+
+
+def test_the_epoch_axis_grows_in_nice_steps_until_the_user_moves_it(qtbot):
+    from widgets.views.curves import nice_ceiling
+
+    assert [nice_ceiling(n) for n in (1, 7, 37, 101, 2500)] == [1, 8, 40, 150, 3000]
+    view = CurvesView()
+    qtbot.addWidget(view)
+
+    def history(n):
+        e = np.arange(1, n + 1, dtype=float)
+        return {"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "train_acc": 1 - 1 / e, "val_acc": 1 - 1 / e}
+
+    view.update_history(history(37))
+    lo, hi = view.loss_plot.viewRange()[0]
+    assert 37 < hi <= 42 and lo <= 0  # 40 and a 2 % margin
+    view.update_history(history(38))
+    assert view.loss_plot.viewRange()[0][1] == hi  # no redraw of the axis for one more epoch
+    view.loss_plot.getViewBox().sigRangeChangedManually.emit([True, False])  # as a mouse pan does
+    view.loss_plot.setXRange(5, 10, padding=0)
+    view.update_history(history(60))
+    assert view.loss_plot.viewRange()[0] == [5, 10]
