@@ -52,6 +52,17 @@ VIEW_DOCKS = ("curves_dock", "boundary_dock", "neuron_dock", "filters_dock", "fe
               "evaluation_dock", "gradients_dock", "distributions_dock", "roc_dock", "embedding_dock",
               "landscape_dock")
 
+_SEQUENCE_DOCKS = ("regression_dock", "hidden_dock", "attention_dock", "prediction_dock", "text_dock")
+_IMAGE_DOCKS = ("filters_dock", "feature_maps_dock", "saliency_dock")
+# docks with nothing to show for a kind of data: hidden when that kind is chosen (View menu brings them back)
+HIDDEN_FOR = {
+    "plane": _IMAGE_DOCKS + _SEQUENCE_DOCKS,
+    "image": ("boundary_dock", "neuron_dock") + _SEQUENCE_DOCKS,
+    "regression": ("boundary_dock", "neuron_dock", "evaluation_dock", "roc_dock") + _IMAGE_DOCKS
+    + _SEQUENCE_DOCKS[1:],
+    "sequence": ("boundary_dock", "neuron_dock", "regression_dock") + _IMAGE_DOCKS,
+}
+
 
 def app_settings() -> QSettings:
     """Settings in an INI file; the organisation comes from NP_SETTINGS_ORG (tests set it)."""
@@ -204,12 +215,14 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if kind == "plane" and (info.task == "regression" or info.is_sequence):
             kind = "sequence" if info.is_sequence else "regression"
             if kind != self._raised_for:
+                self._hide_docks_for(kind, info)
                 self._raised_for = raise_views_for(self, info)
             return
         if kind is None or kind == self._raised_for:
             return
         first = self._raised_for is None
         self._raised_for = kind
+        self._hide_docks_for(kind, info)
         d = self.docks
         for name in ("boundary_dock", "neuron_dock"):
             if not first or kind == "image":  # a saved layout decides on start-up, unless it cannot apply
@@ -219,6 +232,14 @@ class MainWindow(FileOpsMixin, QMainWindow):
         else:
             d["boundary_dock"].raise_()
             d["evaluation_dock"].raise_()
+
+    def _hide_docks_for(self, kind: str, info) -> None:
+        hidden = set(HIDDEN_FOR.get(kind, ()))
+        if kind == "sequence" and getattr(info, "task", "") == "regression":
+            hidden |= {"evaluation_dock", "roc_dock"}  # a sequence regression has no classes
+        for name in hidden:
+            if name in self.docks:
+                self.docks[name].setVisible(False)
 
     def add_toolbar(self, title: str, name: str | None = None) -> QToolBar:
         bar = self.addToolBar(title)

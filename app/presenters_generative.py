@@ -17,6 +17,11 @@ from widgets.editor.generative_panel import GenerativePanel
 from widgets.views.generative import GanView, LatentView, ReconstructionView
 
 AE_DOCKS = ("recon_dock", "latent_dock")
+_CLASSIFIER_VIEWS = ("boundary_dock", "neuron_dock", "evaluation_dock", "roc_dock", "saliency_dock", "embedding_dock",
+                     "landscape_dock", "regression_dock", "hidden_dock", "attention_dock", "prediction_dock", "text_dock")
+HIDDEN_FOR_GENERATIVE = {"autoencoder": _CLASSIFIER_VIEWS,
+                         "gan": _CLASSIFIER_VIEWS + ("filters_dock", "feature_maps_dock", "gradients_dock",
+                                                     "distributions_dock")}
 GAN_DOCKS = ("gan_dock",)
 
 
@@ -126,6 +131,12 @@ def install_generative(controller) -> GenerativePresenter:
         for name in GAN_DOCKS:
             w.docks[name].setVisible(kind == "gan")
         w.docks["data_dock"].setVisible(kind != "gan")  # a GAN's data is its target (generative.target), not a dataset
+        for name in HIDDEN_FOR_GENERATIVE.get(kind, ()):  # classifier views with nothing to show here
+            if name in w.docks:
+                w.docks[name].setVisible(False)
+        if kind == "classifier":  # back from a generative design: the data's own plan again
+            w._raised_for = None
+            w.show_views_for(w.data_info)
         if kind == "autoencoder":
             w.docks["latent_dock"].raise_()
         elif kind == "gan":

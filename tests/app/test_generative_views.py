@@ -179,3 +179,23 @@ def test_generative_settings_panel_edits_the_design(make_window):
     assert panel.fields["beta"].isVisible() and panel.fields["bottleneck"].currentText() == "sample1"
     panel.fields["beta"].setValue(0.5)
     assert win.document.spec.generative.beta == 0.5
+
+
+def test_each_kind_of_data_hides_the_docks_that_have_nothing_to_show(make_window):
+    from types import SimpleNamespace
+
+    win = make_window(S.load(os.path.join(EXAMPLES, "xor.json")), features=(TrainingController,))
+    shown = lambda name: win.docks[name].isVisible()  # noqa: E731
+
+    def data(**kw):
+        base = dict(is_image=False, task="classification", is_sequence=False, kind="csv", vocab=())
+        return SimpleNamespace(**{**base, **kw})
+
+    win.show_views_for(data())
+    assert shown("boundary_dock") and not shown("regression_dock") and not shown("filters_dock")
+    win.show_views_for(data(is_image=True))
+    assert not shown("boundary_dock") and not shown("regression_dock")
+    win.show_views_for(data(task="regression"))
+    assert shown("regression_dock") and not shown("roc_dock") and not shown("evaluation_dock")
+    win.document.reset(S.load(os.path.join(EXAMPLES, "gan_ring.json")))
+    assert shown("gan_dock") and not shown("boundary_dock") and not shown("roc_dock")
