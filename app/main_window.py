@@ -139,6 +139,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(self.data_panel, "Dataset", Qt.RightDockWidgetArea, "data_dock")
         self.views = Views()
         self._raised_for: str | None = None
+        self._fronts: dict[str, None] = {}  # the docks raise_docks brought to the front, in order
         self._build_actions()
         self.canvas.context_actions = [self.actions[n] if n else None for n in
                                        ("cut", "copy", "paste", "delete", None, "select_all", "auto_layout", "fit")]
@@ -151,6 +152,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self._on_document_spec_changed()
         self._on_document_path_changed(self.document.path or "")
         self.features = [make(self) for make in features]
+        for name in list(self._fronts):  # a feature's tabified dock came to its group's front: undo that
+            self.docks[name].raise_()
         if restore:
             self.restore_layout()
 
@@ -228,10 +231,16 @@ class MainWindow(FileOpsMixin, QMainWindow):
             if not first or kind == "image":  # a saved layout decides on start-up, unless it cannot apply
                 d[name].setVisible(kind == "plane")
         if kind == "image":
-            d["feature_maps_dock"].raise_()
+            self.raise_docks("feature_maps_dock", "evaluation_dock")
         else:
-            d["boundary_dock"].raise_()
-            d["evaluation_dock"].raise_()
+            self.raise_docks("boundary_dock", "evaluation_dock")
+
+    def raise_docks(self, *names: str) -> None:
+        """Bring these docks to the front of their tab groups (and keep them there once the features are added)."""
+        for name in names:
+            self.docks[name].raise_()
+            self._fronts.pop(name, None)
+            self._fronts[name] = None
 
     def _hide_docks_for(self, kind: str, info) -> None:
         hidden = set(HIDDEN_FOR.get(kind, ()))

@@ -138,10 +138,9 @@ def install_generative(controller) -> GenerativePresenter:
             w._raised_for = None
             w.show_views_for(w.data_info)
         if kind == "autoencoder":
-            w.docks["latent_dock"].raise_()
+            w.raise_docks("latent_dock")
         elif kind == "gan":
-            w.docks["gan_dock"].raise_()
-            w.docks["curves_dock"].raise_()
+            w.raise_docks("gan_dock", "curves_dock")
 
     def on_drawn(points: np.ndarray) -> None:
         spec = w.document.spec

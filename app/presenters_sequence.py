@@ -50,10 +50,10 @@ def raise_views_for(window, info) -> str | None:
         for name in DOCK_NAMES[1:]:
             d[name].setVisible(True)
         first = "text_dock" if info.kind == "chars" else "attention_dock" if info.vocab else "hidden_dock"
-        d[first].raise_()
+        window.raise_docks(first)
         return "sequence"
     d["regression_dock"].setVisible(True)
-    d["regression_dock"].raise_()
+    window.raise_docks("regression_dock")
     return "regression"
 
 
