@@ -12,6 +12,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
+from app.presenters_health import Throttle
 from app.run import RunModel
 from engine import protocol as P
 
@@ -194,6 +195,7 @@ class InsightPresenter:
         self.selected_layer: str | None = None
         self.misclassified = np.zeros(0, np.int64)
         self.parts = NewParts()
+        self._filters_throttle = Throttle()
         model.events.data.connect(self._on_model_data)
         canvas.selection_changed.connect(self._on_canvas_selection)
         views.filters.layer_selected.connect(self._on_view_layer_selected)
@@ -223,7 +225,7 @@ class InsightPresenter:
         if run is None or run.data is None:
             return
         names = run.data.info.class_names
-        if "filters" in ex:
+        if "filters" in ex and self._filters_throttle.due(snap):  # fresh arrays every snapshot; they move slowly
             v.filters.set_filters(ex["filters"])
             if self.selected_layer:
                 v.filters.select_layer(self.selected_layer)
