@@ -131,11 +131,13 @@ def install_generative(controller) -> GenerativePresenter:
         for name in GAN_DOCKS:
             w.docks[name].setVisible(kind == "gan")
         w.docks["data_dock"].setVisible(kind != "gan")  # a GAN's data is its target (generative.target), not a dataset
+        # a GAN's solid and dashed lines are L_D and L_G (engine.gan), not train and validation
+        w.views.curves.set_series_names(*(("discriminator", "generator") if kind == "gan" else ("train", "validation")))
         for name in HIDDEN_FOR_GENERATIVE.get(kind, ()):  # classifier views with nothing to show here
             if name in w.docks:
                 w.docks[name].setVisible(False)
         if kind == "classifier":  # back from a generative design: the data's own plan again
-            w._raised_for = None
+            w._raised_for = "generative"
             w.show_views_for(w.data_info)
         if kind == "autoencoder":
             w.raise_docks("latent_dock")

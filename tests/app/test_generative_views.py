@@ -199,3 +199,6 @@ def test_each_kind_of_data_hides_the_docks_that_have_nothing_to_show(make_window
     assert shown("regression_dock") and not shown("roc_dock") and not shown("evaluation_dock")
     win.document.reset(S.load(os.path.join(EXAMPLES, "gan_ring.json")))
     assert shown("gan_dock") and not shown("boundary_dock") and not shown("roc_dock")
+    assert win.views.curves.series_names() == ("discriminator", "generator")
+    win.document.reset(S.load(os.path.join(EXAMPLES, "xor.json")))
+    assert win.views.curves.series_names() == ("train", "validation") and shown("boundary_dock")
