@@ -112,6 +112,8 @@ def is_device_error(exc: BaseException) -> bool:
 class Trainer:
     """Trains one design on one dataset; drive it with ``run()`` (blocking) from any thread."""
 
+    use_fused = True  # small plain nets train on engine.fused (same results, no autograd); False: always eager
+
     def __init__(self, spec: Spec, data: datasets.Data | None = None, *, device: str | None = None,
                  epochs: int | None = None, seed: int | None = None,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
@@ -306,6 +308,7 @@ class Trainer:
         last_emit = 0.0
         state = "running"
         self._remember_good()
+        fused = self._fused_runner()
         try:
             while self.epoch < t.epochs and not self._stop.is_set():
                 # Per-step bookkeeping kept to one extra tensor op (argmax): the loss is read with
@@ -317,7 +320,9 @@ class Trainer:
                 seen = 0
                 self.model.train()
                 perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
-                for b in range(self.steps_per_epoch):
+                if fused is not None:  # the same batches, reports and control as the loop below
+                    loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit)
+                for b in range(self.steps_per_epoch if fused is None else 0):
                     if not self._gate(start):
                         break
                     last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
@@ -369,6 +374,14 @@ class Trainer:
         self.ended = state
         self._emit(state, message=self.stop_reason)
         return self.result()
+
+    def _fused_runner(self):
+        """engine.fused's runner when this plain trainer's design allows it, else None (eager)."""
+        if not self.use_fused or type(self) is not Trainer:  # subclasses replace hooks it does not call
+            return None
+        from engine.fused import plan
+
+        return plan(self, Diverged, outputs_to_pred)
 
     # the two hooks a trainer of another task (engine.autoencoder) replaces
     def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, Any]:
