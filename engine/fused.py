@@ -51,7 +51,7 @@ class _Np:
 
     @staticmethod
     def colsum(a, out):
-        return np.sum(a, 0, out=out)
+        return np.add.reduce(a, 0, out=out)  # np.sum's Python wrapper costs more than the sum here
 
     @staticmethod
     def rowmax(a):
@@ -109,6 +109,7 @@ class _Torch:
 class _Linear:
     def __init__(self, w, b, gw, gb):
         self.w, self.b, self.gw, self.gb = w, b, gw, gb
+        self.wT = w.T
 
 
 class _Act:
@@ -159,14 +160,15 @@ def _optimiser(opt) -> str:
     raise _Unsupported(f"optimiser {type(opt).__name__}")
 
 
-def plan(trainer, diverged: type[Exception], to_pred: Callable) -> Fused | None:
+def plan(trainer, diverged: type[Exception], to_pred: Callable, score: Callable) -> Fused | None:
     """A Fused runner for ``trainer`` (a plain engine.trainer.Trainer), or None to stay eager.
 
     ``diverged`` is raised (with the loss) on a non-finite loss; ``to_pred(outputs, loss)`` turns
-    outputs into classes for the epoch's accuracy.
+    outputs into classes and ``score(outputs, targets, loss)`` gives R^2, as the trainer counts them
+    (engine.trainer's functions, passed in: this module imports nothing of the engine).
     """
     try:
-        return Fused(trainer, diverged, to_pred)
+        return Fused(trainer, diverged, to_pred, score)
     except _Unsupported:
         return None
 
@@ -174,9 +176,9 @@ def plan(trainer, diverged: type[Exception], to_pred: Callable) -> Fused | None:
 class Fused:
     """Runs a trainer's steps on views of its model's parameters (see the module docstring)."""
 
-    def __init__(self, trainer, diverged: type[Exception], to_pred: Callable):
+    def __init__(self, trainer, diverged: type[Exception], to_pred: Callable, score: Callable):
         tr = self.tr = trainer
-        self._diverged, self._to_pred = diverged, to_pred
+        self._diverged, self._to_pred, self._score = diverged, to_pred, score
         model, opt = tr.model, tr.optimizer
         _need(tr.loss in LOSSES, f"loss {tr.loss}")
         linears = _chain(model)
@@ -188,19 +190,11 @@ class Fused:
         _need(all(p.dtype == torch.float32 and p.requires_grad for p in params), "float32 parameters only")
         dev = params[0].device
         _need(all(p.device == dev for p in params), "one device")
-        x, y = tr._x, tr._y
+        x = tr._x
         _need(x.dim() == 2 and x.dtype == torch.float32 and x.shape[1] == linears[0].in_features, "flat float inputs")
+        _need(tr._xv.dim() == 2 and tr._xv.dtype == torch.float32, "flat float validation inputs")
         k = linears[-1].out_features
-        if tr.regression:
-            _need(y.is_floating_point() and y.dim() == 2 and y.shape[1] == k and tr.loss != "cross_entropy", "targets")
-            target = y.to(torch.float32)
-        else:
-            _need(y.dtype == torch.int64 and y.dim() == 1, "class targets")
-            if k == 1 and tr.loss != "cross_entropy":
-                target = y.to(torch.float32).unsqueeze(1)
-            else:
-                _need(k >= 2 and (len(y) == 0 or int(y.max()) < k), "one output per class")
-                target = torch.nn.functional.one_hot(y, k).to(torch.float32)
+        target, val_target = (self._targets(tr, y, k) for y in (tr._y, tr._yv))
         self.params = params
         self.cpu = dev.type == "cpu"
         self.xp = _Np if self.cpu else _Torch
@@ -240,8 +234,21 @@ class Fused:
         self.weights = [o for o in self.ops if isinstance(o, _Linear)]
         self.x = arr(x.contiguous())
         self.t = arr(target.contiguous())
+        self.xv, self.tv = arr(tr._xv.contiguous()), arr(val_target.contiguous())
         self.k = k
         self.outs = self.t[:0]  # the epoch's outputs in perm order (made in run_epoch)
+
+    @staticmethod
+    def _targets(tr, y, k: int) -> torch.Tensor:
+        """The float (N, k) targets the losses compare outputs with (engine.trainer.loss_fn's rule)."""
+        if tr.regression:
+            _need(y.is_floating_point() and y.dim() == 2 and y.shape[1] == k and tr.loss != "cross_entropy", "targets")
+            return y.to(torch.float32)
+        _need(y.dtype == torch.int64 and y.dim() == 1, "class targets")
+        if k == 1 and tr.loss != "cross_entropy":
+            return y.to(torch.float32).unsqueeze(1)
+        _need(k >= 2 and (len(y) == 0 or int(y.max()) < k), "one output per class")
+        return torch.nn.functional.one_hot(y, k).to(torch.float32)
 
     def _adopt_state(self, opt, dev) -> dict[str, torch.Tensor]:
         """Flat optimiser state whose slices replace (after copying) the optimiser's own tensors."""
@@ -280,20 +287,12 @@ class Fused:
         for op in self.ops:
             if isinstance(op, _Linear):
                 saved.append(a)
-                a = a @ op.w.T
+                a = a @ op.wT
                 if op.b is not None:
                     a += op.b
             else:
                 h = a
-                fn = op.fn
-                if fn == "tanh":
-                    a = xp.tanh(h)
-                elif fn == "sigmoid":
-                    a = 1.0 / (1.0 + xp.exp(-h))
-                elif fn == "relu":
-                    a = xp.relu(h)
-                elif fn == "leaky_relu":
-                    a = xp.where(h > 0, h, h * op.slope)
+                a = self._act(op, h)
                 saved.append((h, a))
         out = a
         loss, d = self._loss(out, tb)
@@ -362,6 +361,39 @@ class Fused:
             loss = xp.where(ad < 1.0, 0.5 * diff * diff, ad - 0.5).sum() / n
             return loss, xp.clip(diff, -1.0, 1.0) * (1.0 / n)
         return (diff * diff).sum() / n, diff * (2.0 / n)
+
+    def evaluate(self) -> tuple[float, float]:
+        """Trainer.evaluate on the validation set: (loss, accuracy or R^2; last_mae set for regression)."""
+        tr = self.tr
+        a = self.xv
+        ctx = np.errstate(over="ignore", invalid="ignore", divide="ignore") if self.cpu else torch.no_grad()
+        with ctx:
+            for op in self.ops:
+                if isinstance(op, _Linear):
+                    a = a @ op.wT
+                    if op.b is not None:
+                        a += op.b
+                else:
+                    a = self._act(op, a)
+            loss = float(self._loss(a, self.tv)[0])
+        out = torch.from_numpy(a) if self.cpu else a
+        y = tr._yv
+        if tr.regression:
+            tr.last_mae = float((out - y).abs().mean()) if len(y) else math.nan
+            return loss, self._score(out, y, tr.loss)
+        return loss, int((self._to_pred(out, tr.loss) == y).sum()) / max(1, len(y))
+
+    def _act(self, op: _Act, h):
+        xp, fn = self.xp, op.fn
+        if fn == "tanh":
+            return xp.tanh(h)
+        if fn == "sigmoid":
+            return 1.0 / (1.0 + xp.exp(-h))
+        if fn == "relu":
+            return xp.relu(h)
+        if fn == "leaky_relu":
+            return xp.where(h > 0, h, h * op.slope)
+        return h
 
     def _update(self, hp: dict) -> None:
         """The optimiser step on the flat buffers, in the order torch.optim's single-tensor code uses."""

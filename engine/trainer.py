@@ -113,6 +113,7 @@ class Trainer:
     """Trains one design on one dataset; drive it with ``run()`` (blocking) from any thread."""
 
     use_fused = True  # small plain nets train on engine.fused (same results, no autograd); False: always eager
+    _fused = None  # engine.fused's runner while run() uses it
 
     def __init__(self, spec: Spec, data: datasets.Data | None = None, *, device: str | None = None,
                  epochs: int | None = None, seed: int | None = None,
@@ -308,7 +309,7 @@ class Trainer:
         last_emit = 0.0
         state = "running"
         self._remember_good()
-        fused = self._fused_runner()
+        fused = self._fused = self._fused_runner()
         try:
             while self.epoch < t.epochs and not self._stop.is_set():
                 # Per-step bookkeeping kept to one extra tensor op (argmax): the loss is read with
@@ -318,7 +319,8 @@ class Trainer:
                 loss_sum = 0.0
                 preds: list[torch.Tensor] = []
                 seen = 0
-                self.model.train()
+                if fused is None:  # the fused path has no train/eval difference (it takes no Dropout/BatchNorm)
+                    self.model.train()
                 perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
                 if fused is not None:  # the same batches, reports and control as the loop below
                     loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit)
@@ -381,7 +383,7 @@ class Trainer:
             return None
         from engine.fused import plan
 
-        return plan(self, Diverged, outputs_to_pred)
+        return plan(self, Diverged, outputs_to_pred, score)
 
     # the two hooks a trainer of another task (engine.autoencoder) replaces
     def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, Any]:
@@ -449,6 +451,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """(loss, accuracy - R^2 for regression) in eval mode, in chunks so big validation sets fit in memory."""
+        if self._fused is not None and x is self._xv:  # the same numbers without module calls (engine.fused)
+            return self._fused.evaluate()
         was = self.model.training
         self.model.eval()
         loss_sum, correct, outs = 0.0, 0, []
