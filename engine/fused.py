@@ -480,7 +480,8 @@ class Fused:
         stop = tr._stop
 
         def interrupted() -> bool:  # anything _gate would act on
-            return tr._steps_allowed != -1 or stop.is_set() or bool(tr._tasks) or bool(tr._pending_hyper)
+            return (tr._steps_allowed != -1 or stop.is_set() or bool(tr._tasks) or bool(tr._pending_hyper)
+                    or tr._pace_interval > 0)
 
         loss_sum, seen, b = 0.0, 0, 0
         while b < spe:

@@ -163,6 +163,8 @@ class Trainer:
         self._steps_allowed = -1  # -1: free running; n >= 0: steps left before pausing
         self._lock = threading.Lock()
         self._pending_hyper: dict[str, float] = {}
+        self._pace_interval = 0.0  # s between optimiser steps when the speed is capped (set_pace); 0: full speed
+        self._pace_next = 0.0
         self.stop_reason = ""
         self.epoch = 0
         self.step = 0
@@ -258,6 +260,29 @@ class Trainer:
         """Change lr, momentum or weight_decay; applied before the next batch."""
         with self._lock:
             self._pending_hyper.update(values)
+
+    def set_pace(self, epochs_per_s: float = 0.0, slow_motion: bool = False) -> None:
+        """Cap the speed so a fast run can be watched (any thread): at most ``epochs_per_s`` epochs a
+        second (0: full speed), or ``slow_motion``: one batch per snapshot interval, each one reported."""
+        if slow_motion:
+            interval = max(self.min_interval, 1 / 30)
+        elif epochs_per_s > 0:
+            interval = 1.0 / (epochs_per_s * max(1, getattr(self, "steps_per_epoch", 1)))
+        else:
+            interval = 0.0
+        self._pace_interval = interval
+
+    def _pace_wait(self) -> None:
+        """Before a batch while the speed is capped: wait for its turn, still serving stop and handed-over work."""
+        while not self._stop.is_set():
+            left = self._pace_next - time.perf_counter()
+            if left <= 0:
+                break
+            self._task_event.wait(min(left, 0.02))
+            self._task_event.clear()
+            if self._tasks:
+                self._run_tasks()
+        self._pace_next = max(self._pace_next, time.perf_counter() - self._pace_interval) + self._pace_interval
 
     def _apply_hyper(self) -> None:
         with self._lock:
@@ -403,6 +428,8 @@ class Trainer:
             self._apply_hyper()
         if self._tasks:
             self._run_tasks()
+        if self._pace_interval and self._steps_allowed == -1:  # capped speed; Step while paused is not delayed
+            self._pace_wait()
         with self._lock:
             allowed = self._steps_allowed
             if allowed > 0:
@@ -436,7 +463,8 @@ class Trainer:
         return not self._stop.is_set()
 
     def _single_stepping(self) -> bool:
-        return self._steps_allowed == 0
+        """Every step is reported: paused after a Step, or in slow motion (set_pace)."""
+        return self._steps_allowed == 0 or self._pace_interval >= self.min_interval > 0
 
     def _penalty(self) -> torch.Tensor:
         t = self.spec.training

@@ -249,3 +249,39 @@ def test_pause_step_and_stop_act_within_one_batch_on_the_fused_path():
     th.join(5)
     assert not th.is_alive() and out[0].stopped_reason == "stopped by the user"
     assert tr.step - at_stop <= 1 and snaps[-1].state == "stopped"
+
+
+# ---- the speed control (Trainer.set_pace), on both paths --------------------------------------
+
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_a_speed_cap_holds_training_to_that_many_epochs_per_second(fused):
+    spec = chain_spec(XOR, TANH, epochs=100000)
+    tr = Trainer(spec)
+    tr.use_fused = fused
+    tr.set_pace(10.0)  # 10 epochs/s = 60 steps/s here (6 batches an epoch)
+    t0 = time.perf_counter()
+    th = threading.Thread(target=tr.run, daemon=True)
+    th.start()
+    wait_until(lambda: tr.epoch >= 4)
+    steps, elapsed = tr.step, time.perf_counter() - t0
+    tr.set_pace(0.0)  # full speed again: the cap goes at once
+    wait_until(lambda: tr.epoch >= 60)
+    tr.stop()
+    th.join(5)
+    assert tr.steps_per_epoch == 6
+    assert steps <= 60 * elapsed + 2, f"{steps} steps in {elapsed:.2f} s is over the cap"
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_slow_motion_reports_every_single_step(fused):
+    snaps: list = []
+    tr = Trainer(chain_spec(XOR, TANH, epochs=100000), on_snapshot=snaps.append, max_rate=30.0)
+    tr.use_fused = fused
+    tr.set_pace(slow_motion=True)
+    th = threading.Thread(target=tr.run, daemon=True)
+    th.start()
+    wait_until(lambda: len(snaps) >= 12)
+    tr.stop()
+    th.join(5)
+    steps = [s.step for s in snaps if s.state == "running"]
+    assert len(steps) >= 10 and np.all(np.diff(steps) == 1), steps
