@@ -82,8 +82,17 @@ def assert_close_runs(a: Trainer, b: Trainer, rtol=1e-4, atol=2e-5) -> None:
         np.testing.assert_allclose(a.history[key], b.history[key], rtol=rtol, atol=atol, err_msg=key)
 
 
+@pytest.fixture(params=["numpy", "torch"])
+def backend(request, monkeypatch):
+    """The CPU's numpy code and the torch code a GPU runs (here on the CPU)."""
+    from engine.fused import Fused
+
+    monkeypatch.setattr(Fused, "numpy_on_cpu", request.param == "numpy")
+    return request.param
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_fused_training_equals_eager_torch(case):
+def test_fused_training_equals_eager_torch(case, backend):
     ds, layers, settings = CASES[case]
     spec = chain_spec(ds, layers, **settings)
     data = datasets.load(spec.dataset)
@@ -139,7 +148,7 @@ class Recorder:
         return {}
 
 
-def test_snapshots_probes_and_diagnostics_see_the_current_weights_and_gradients():
+def test_snapshots_probes_and_diagnostics_see_the_current_weights_and_gradients(backend):
     """Reporting after every step (max_rate 0): at each snapshot the module's weights, the step's gradients
     in p.grad and a forward pass through the module equal the eager run's."""
     spec = chain_spec(XOR, TANH, optimizer="adam", lr=0.05, epochs=2, l2=0.01, grad_clip=0.5)
@@ -163,7 +172,7 @@ def test_snapshots_probes_and_diagnostics_see_the_current_weights_and_gradients(
         assert torch.allclose(oe, of, rtol=1e-4, atol=2e-5)
 
 
-def test_switching_between_fused_and_eager_keeps_the_optimiser_state():
+def test_switching_between_fused_and_eager_keeps_the_optimiser_state(backend):
     """Two epochs fused, then two eager (torch.optim reads the moments the fused steps left) = four eager."""
     for settings in (dict(optimizer="adam", lr=0.03), dict(momentum=0.9, lr=0.05)):
         spec = chain_spec(XOR, TANH, epochs=4, **settings)
@@ -176,7 +185,7 @@ def test_switching_between_fused_and_eager_keeps_the_optimiser_state():
         assert_close_runs(trained(spec, data, False), mixed)
 
 
-def test_divergence_is_caught_and_the_last_good_weights_are_kept():
+def test_divergence_is_caught_and_the_last_good_weights_are_kept(backend):
     spec = chain_spec(XOR, TANH, lr=1e6, loss="mse", epochs=20)
     data = datasets.load(spec.dataset)
     tr = Trainer(spec, data)
