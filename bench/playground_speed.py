@@ -6,6 +6,7 @@ decision boundary and the neuron maps docked and visible, for a few seconds; the
 eager torch loop (same model, data, batches and optimiser, one thread) in the same process.
 
     python bench/playground_speed.py [--seconds 8]
+    NP_FUSED=0 python bench/playground_speed.py     # the same with the eager loop (before issue 14)
 
 The last line is ``epochs_per_s X bare Y ratio Z device D``. Target (issue 14): X >= 240.
 """
@@ -107,7 +108,6 @@ def main() -> int:
     extras = sorted(snap1.extras)
     if snap1.extras.get("problems"):
         print("view problems:", snap1.extras["problems"])
-    print("view options:", ctl.model.view_options)
     device = ctl.model.run.device if ctl.model.run is not None else "?"
     ctl.stop()
     wait_until(lambda: not ctl.model.active, 10)
@@ -118,6 +118,8 @@ def main() -> int:
     window.close()
     app.processEvents()
     print(f"views live: {', '.join(extras)}; snapshots delivered {delivered} in {args.seconds:g} s")
+    # a shared 2-core box: the load says how much of the machine this run had
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores: above ~1 other work competed with the worker or the GUI)")
     print(f"epochs_per_s {eps:.0f} bare {bare:.0f} ratio {eps / bare:.2f} device {device}")
     return 0
 

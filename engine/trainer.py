@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -405,6 +406,8 @@ class Trainer:
     def _fused_runner(self):
         """engine.fused's runner when this plain trainer's design allows it, else None (eager)."""
         if not self.use_fused or type(self) is not Trainer:  # subclasses replace hooks it does not call
+            return None
+        if os.environ.get("NP_FUSED") == "0":  # benchmarks and bug hunts: the eager loop everywhere
             return None
         from engine.fused import plan
 
