@@ -47,7 +47,18 @@ def mapped(display: str, pid: int) -> bool:
     return r.returncode == 0 and bool(r.stdout.strip())
 
 
-def one_run(display: str, extra_args: list[str], timeout: float = 30.0, stderr=subprocess.DEVNULL) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (Linux /proc): what the start-up cost the app itself,
+    whatever else the machine was doing."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def one_run(display: str, extra_args: list[str], timeout: float = 30.0, stderr=subprocess.DEVNULL) -> tuple[float, float]:
     home = tempfile.mkdtemp(prefix="np-startup-")
     env = dict(os.environ, DISPLAY=display, HOME=home, XDG_CONFIG_HOME=home, NP_SETTINGS_ORG="np-startup-bench")
     env.pop("QT_QPA_PLATFORM", None)
@@ -58,7 +69,7 @@ def one_run(display: str, extra_args: list[str], timeout: float = 30.0, stderr=s
     try:
         while time.perf_counter() - t0 < timeout:
             if mapped(display, proc.pid):
-                return time.perf_counter() - t0
+                return time.perf_counter() - t0, cpu_seconds(proc.pid)
             if proc.poll() is not None:
                 raise SystemExit(f"startup.py: the app exited with {proc.returncode} before showing its window")
             time.sleep(0.005)
@@ -94,8 +105,10 @@ def main() -> int:
         if xvfb is not None:
             xvfb.terminate()
             xvfb.wait(5)
-    print("runs: " + " ".join(f"{t:.3f}" for t in times))
-    print(f"startup_median_s {statistics.median(times):.3f} (exec to window mapped, {args.runs} runs, display {display})")
+    print("runs (wall s / app CPU s): " + "  ".join(f"{w:.3f}/{c:.2f}" for w, c in times))
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores: above ~1 other work competed with the app)")
+    print(f"startup_median_s {statistics.median(w for w, _ in times):.3f} cpu_median_s "
+          f"{statistics.median(c for _, c in times):.2f} (exec to window mapped, {args.runs} runs, display {display})")
     return 0
 
 
