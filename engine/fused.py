@@ -329,6 +329,8 @@ class Fused:
                     pen = pen + l2 * (w * w).sum()
                     op.gw += (2.0 * l2) * w
             loss = loss + pen
+        if self.cpu and not math.isfinite(loss):
+            return loss, out  # as the eager loop: no update from a non-finite loss (run_epoch raises)
         g = self.grad
         if hp["clip"] > 0:
             total = xp.sqrt(xp.dot(g)) if not self.cpu else math.sqrt(xp.dot(g))
@@ -459,6 +461,8 @@ class Fused:
                 outs[lo:hi] = out
                 losses.append(loss)
                 tr.step += 1  # per step, so a reader of tr.step (a test, a task) sees real progress
+                if self.cpu and not math.isfinite(loss):
+                    break  # (on a GPU this would cost a sync per step: there the chunk runs on)
         if self._steps is not None:
             self._steps.fill_(self.t_step)
         self.tr.optimizer._opt_called = True  # what optimizer.step() tells an LR scheduler (else it warns)

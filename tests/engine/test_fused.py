@@ -186,12 +186,16 @@ def test_switching_between_fused_and_eager_keeps_the_optimiser_state(backend):
 
 
 def test_divergence_is_caught_and_the_last_good_weights_are_kept(backend):
-    spec = chain_spec(XOR, TANH, lr=1e6, loss="mse", epochs=20)
+    spec = chain_spec(XOR, TANH, lr=300.0, loss="mse", epochs=20)
     data = datasets.load(spec.dataset)
     tr = Trainer(spec, data)
     start = {k: v.clone() for k, v in tr.model.state_dict().items()}
     result = tr.run()
-    assert tr.ended == "diverged" and "the loss became" in result.stopped_reason
+    eager = Trainer(spec, data)
+    eager.use_fused = False
+    eager.run()
+    assert tr.ended == eager.ended == "diverged" and "the loss became" in result.stopped_reason
+    assert result.stopped_reason == eager.stop_reason and tr.step == eager.step  # the same step, the same message
     good = tr._good_state
     assert all(torch.isfinite(v).all() for v in tr.model.state_dict().values())
     assert all(torch.equal(good[k], v) for k, v in tr.model.state_dict().items())
