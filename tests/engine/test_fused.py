@@ -108,7 +108,7 @@ def test_the_playground_example_takes_the_fused_path_and_equals_eager():
     assert_close_runs(trained(spec, data, False, epochs=4), trained(spec, data, True, epochs=4))
 
 
-@pytest.mark.parametrize("change", ["dropout", "rmsprop", "batchnorm", "step-hook"])
+@pytest.mark.parametrize("change", ["dropout", "rmsprop", "batchnorm", "step-hook", "deeper-than-playground"])
 def test_designs_it_cannot_match_stay_eager_and_still_train(change):
     layers = list(TANH)
     settings = {}
@@ -118,6 +118,8 @@ def test_designs_it_cannot_match_stay_eager_and_still_train(change):
         layers.insert(1, ("BatchNorm", {}))
     elif change == "rmsprop":
         settings["optimizer"] = "rmsprop"
+    elif change == "deeper-than-playground":  # 7 hidden Dense layers + the head: more than TensorFlow Playground's 6
+        layers = TANH * 7
     spec = chain_spec(XOR, layers, **settings)
     tr = Trainer(spec)
     steps = [0]
