@@ -198,7 +198,8 @@ class Fused:
         _need([id(p) for p in opt.param_groups[0]["params"]] == [id(p) for p in own], "optimiser holds other tensors")
         _need(all(p.dtype == torch.float32 and p.requires_grad for p in params), "float32 parameters only")
         dev = params[0].device
-        _need(all(p.device == dev for p in params), "one device")
+        _need(all(p.device == dev for p in params) and dev.type == tr.device.type, "one device, the trainer's")
+        _need("forward" not in vars(model), "model.forward replaced on the instance (a wrapper must see every call)")
         x = tr._x
         _need(x.dim() == 2 and x.dtype == torch.float32 and x.shape[1] == linears[0].in_features, "flat float inputs")
         _need(tr._xv.dim() == 2 and tr._xv.dtype == torch.float32, "flat float validation inputs")
