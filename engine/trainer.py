@@ -275,7 +275,7 @@ class Trainer:
 
     def _pace_wait(self) -> None:
         """Before a batch while the speed is capped: wait for its turn, still serving stop and handed-over work."""
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self._steps_allowed == -1:  # a pause ends the wait (the gate pauses)
             left = self._pace_next - time.perf_counter()
             if left <= 0:
                 break
