@@ -498,16 +498,19 @@ class Fused:
                     or tr._pace_interval > 0)
 
         loss_sum, seen, b = 0.0, 0, 0
+        last_epoch = tr.epoch == tr.spec.training.epochs - 1
         while b < spe:
             if not tr._gate(start):
                 break
             now = time.perf_counter()
-            if tr._single_stepping() or now - last_emit >= tr.min_interval:
+            # the run's very last batch is measured too: a run over in a fraction of a second would
+            # otherwise end showing the diagnostics of its first step
+            if tr._single_stepping() or now - last_emit >= tr.min_interval or (last_epoch and b == spe - 1):
                 if tr._before_step is not None:
                     tr._before_step(tr.model, tr.step + 1)  # the diagnostics' before-copy of the reported step
                 end, deadline = b + 1, math.inf
-            else:
-                end, deadline = spe, last_emit + tr.min_interval
+            else:  # free running up to the next report (and short of the run's last batch)
+                end, deadline = (spe - 1 if last_epoch else spe), last_emit + tr.min_interval
             step0 = tr.step
             losses = self.steps(xs, ts, bounds, b, end, deadline, interrupted)
             for i, value in enumerate(losses):

@@ -300,3 +300,11 @@ def test_slow_motion_reports_every_single_step(fused):
     th.join(5)
     steps = [s.step for s in snaps if s.state == "running"]
     assert len(steps) >= 10 and np.all(np.diff(steps) == 1), steps
+
+
+def test_a_run_over_before_its_first_report_interval_still_measures_its_last_step():
+    """The health badges describe the end of a run, not its first step, even when it all took < 1 s."""
+    rec = Recorder()
+    tr = trained(chain_spec(XOR, TANH, optimizer="adam", lr=0.03, epochs=5), None, True, probe=rec, max_rate=0.2,
+                 on_snapshot=lambda s: None)
+    assert rec.before[0] == 1 and rec.before[-1] == tr.step == 5 * tr.steps_per_epoch
