@@ -316,8 +316,9 @@ def test_the_speed_control_slows_a_fast_run_down_and_full_speed_is_the_default(t
     start = snap.epoch
     qtbot.waitUntil(lambda: ctl.model.snapshot.epoch > start + 30, timeout=30000)
     a = ctl.model.snapshot
-    qtbot.waitUntil(lambda: ctl.model.snapshot.elapsed > a.elapsed + 1.0, timeout=30000)
+    qtbot.waitUntil(lambda: ctl.model.snapshot.elapsed > a.elapsed + 2.0, timeout=30000)
     b = ctl.model.snapshot
-    assert (b.epoch - a.epoch) / (b.elapsed - a.elapsed) > 15, "full speed should be far above the 5 epochs/s cap"
+    rate = (b.epoch - a.epoch) / (b.elapsed - a.elapsed)  # hundreds on an idle machine; 2x the cap leaves room for load
+    assert rate > 10, f"full speed should be far above the 5 epochs/s cap: {rate:.1f} ({a.epoch}@{a.elapsed:.2f} s, {b.epoch}@{b.elapsed:.2f} s)"
     click(ctl, "stop")
     qtbot.waitUntil(lambda: not ctl.model.active, timeout=10000)
