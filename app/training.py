@@ -129,6 +129,7 @@ class TrainingController(QObject):
         tb.stop_requested.connect(self.stop)
         tb.reset_requested.connect(self.reset)
         tb.device_changed.connect(self._on_device_chosen)
+        tb.pace_changed.connect(self._on_toolbar_pace_changed)
         s.worker_ready.connect(self._on_session_worker_ready)
         s.run_started.connect(lambda ev: m.set_started(ev.run_id, ev.device, ev.data))
         s.snapshot_ready.connect(m.set_snapshot)
@@ -221,6 +222,13 @@ class TrainingController(QObject):
         run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
                                         view_options=self.model.view_options)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
+        cap, slow = self.toolbar.pace()
+        if cap or slow:  # applied as soon as the worker has built the run
+            self.session.send(P.SetPace(run_id, cap, slow))
+
+    def _on_toolbar_pace_changed(self, epochs_per_s: float, slow_motion: bool) -> None:
+        if self.model.active:
+            self.session.send(P.SetPace(self.model.run.run_id, epochs_per_s, slow_motion))
 
     # ---- session events ------------------------------------------------------------------------
     def _on_session_worker_ready(self, device: str, devices: tuple) -> None:

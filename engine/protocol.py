@@ -127,6 +127,16 @@ class SetHyper:
 
 
 @dataclass(frozen=True)
+class SetPace:
+    """Cap the run's speed so it can be watched: ``epochs_per_s`` > 0 caps it, 0 is full speed;
+    ``slow_motion`` trains one batch per snapshot (at the run's snapshot rate) and reports each one."""
+
+    run_id: int
+    epochs_per_s: float = 0.0
+    slow_motion: bool = False
+
+
+@dataclass(frozen=True)
 class SetViewOptions:
     """Replace what the views want computed; a run that is not training answers with a fresh Snapshot."""
 

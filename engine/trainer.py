@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -122,6 +123,9 @@ def is_device_error(exc: BaseException) -> bool:
 class Trainer:
     """Trains one design on one dataset; drive it with ``run()`` (blocking) from any thread."""
 
+    use_fused = True  # small plain nets train on engine.fused (same results, no autograd); False: always eager
+    _fused = None  # engine.fused's runner while run() uses it
+
     def __init__(self, spec: Spec, data: datasets.Data | None = None, *, device: str | None = None,
                  epochs: int | None = None, seed: int | None = None,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
@@ -178,6 +182,8 @@ class Trainer:
         self._steps_allowed = -1  # -1: free running; n >= 0: steps left before pausing
         self._lock = threading.Lock()
         self._pending_hyper: dict[str, float] = {}
+        self._pace_interval = 0.0  # s between optimiser steps when the speed is capped (set_pace); 0: full speed
+        self._pace_next = 0.0
         self.stop_reason = ""
         self.epoch = 0
         self.step = 0
@@ -275,6 +281,29 @@ class Trainer:
         with self._lock:
             self._pending_hyper.update(values)
 
+    def set_pace(self, epochs_per_s: float = 0.0, slow_motion: bool = False) -> None:
+        """Cap the speed so a fast run can be watched (any thread): at most ``epochs_per_s`` epochs a
+        second (0: full speed), or ``slow_motion``: one batch per snapshot interval, each one reported."""
+        if slow_motion:
+            interval = max(self.min_interval, 1 / 30)
+        elif epochs_per_s > 0:
+            interval = 1.0 / (epochs_per_s * max(1, getattr(self, "steps_per_epoch", 1)))
+        else:
+            interval = 0.0
+        self._pace_interval = interval
+
+    def _pace_wait(self) -> None:
+        """Before a batch while the speed is capped: wait for its turn, still serving stop and handed-over work."""
+        while not self._stop.is_set() and self._steps_allowed == -1:  # a pause ends the wait (the gate pauses)
+            left = self._pace_next - time.perf_counter()
+            if left <= 0:
+                break
+            self._task_event.wait(min(left, 0.02))
+            self._task_event.clear()
+            if self._tasks:
+                self._run_tasks()
+        self._pace_next = max(self._pace_next, time.perf_counter() - self._pace_interval) + self._pace_interval
+
     def _apply_hyper(self) -> None:
         with self._lock:
             pending, self._pending_hyper = self._pending_hyper, {}
@@ -327,6 +356,7 @@ class Trainer:
         last_emit = 0.0
         state = "running"
         self._remember_good()
+        fused = self._fused = self._fused_runner()
         try:
             while self.epoch < t.epochs and not self._stop.is_set():
                 # Per-step bookkeeping kept to one extra tensor op (argmax): the loss is read with
@@ -336,9 +366,12 @@ class Trainer:
                 loss_sum = 0.0
                 preds: list[torch.Tensor] = []
                 seen = 0
-                self.model.train()
+                if fused is None:  # the fused path has no train/eval difference (it takes no Dropout/BatchNorm)
+                    self.model.train()
                 perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
-                for b in range(self.steps_per_epoch):
+                if fused is not None:  # the same batches, reports and control as the loop below
+                    loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit)
+                for b in range(self.steps_per_epoch if fused is None else 0):
                     if not self._gate(start):
                         break
                     last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
@@ -391,6 +424,16 @@ class Trainer:
         self._emit(state, message=self.stop_reason)
         return self.result()
 
+    def _fused_runner(self):
+        """engine.fused's runner when this plain trainer's design allows it, else None (eager)."""
+        if not self.use_fused or type(self) is not Trainer:  # subclasses replace hooks it does not call
+            return None
+        if os.environ.get("NP_FUSED") == "0":  # benchmarks and bug hunts: the eager loop everywhere
+            return None
+        from engine.fused import plan
+
+        return plan(self, Diverged, outputs_to_pred, score)
+
     # the two hooks a trainer of another task (engine.autoencoder) replaces
     def _forward_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """(loss, what _train_accuracy counts) for one batch: the outputs for regression, else the classes."""
@@ -409,6 +452,8 @@ class Trainer:
             self._apply_hyper()
         if self._tasks:
             self._run_tasks()
+        if self._pace_interval and self._steps_allowed == -1:  # capped speed; Step while paused is not delayed
+            self._pace_wait()
         with self._lock:
             allowed = self._steps_allowed
             if allowed > 0:
@@ -442,7 +487,8 @@ class Trainer:
         return not self._stop.is_set()
 
     def _single_stepping(self) -> bool:
-        return self._steps_allowed == 0
+        """Every step is reported: paused after a Step, or in slow motion (set_pace)."""
+        return self._steps_allowed == 0 or self._pace_interval >= self.min_interval > 0
 
     def _probes_idle(self) -> bool:
         """False while the probe thread still computes the last snapshot (the next one waits for it)."""
@@ -466,6 +512,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """(loss, accuracy - R^2 for regression) in eval mode, in chunks so big validation sets fit in memory."""
+        if self._fused is not None and x is self._xv:  # the same numbers without module calls (engine.fused)
+            return self._fused.evaluate()
         was = self.model.training
         self.model.eval()
         loss_sum, correct, outs = 0.0, 0, []

@@ -118,6 +118,8 @@ class RunHost:
             {"pause": tr.pause, "resume": tr.resume, "step": tr.step_once, "stop": tr.stop}[cmd.action]()
         elif isinstance(cmd, P.SetHyper):
             tr.set_hyper(**cmd.values)
+        elif isinstance(cmd, P.SetPace):
+            tr.set_pace(cmd.epochs_per_s, cmd.slow_motion)
         elif isinstance(cmd, P.SetViewOptions):
             self.prober.options = dict(cmd.options)  # replaced, never mutated: the trainer reads it
             if tr.ended or tr.paused:

@@ -58,6 +58,7 @@ def test_xor_trains_to_full_accuracy_and_the_views_follow(trainer_window, qtbot)
             images.append(im.copy())
 
     ctl.session.snapshot_ready.connect(lambda _rid, snap: grab(snap))
+    ctl.toolbar.set_pace(30.0)  # at full speed (engine.fused) the 60 epochs take a fraction of a second
     click(ctl, "train")
     qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.model.active, timeout=60000)
     snap = ctl.model.snapshot
@@ -297,3 +298,27 @@ def test_reading_a_big_image_folder_shows_progress_and_stop_cancels_it(trainer_w
     click(ctl, "train")  # and a new Train reads the folder to the end and trains
     qtbot.waitUntil(lambda: ctl.state in DONE and not ctl.model.active, timeout=90000)
     assert ctl.state == "finished"
+
+
+def test_the_speed_control_slows_a_fast_run_down_and_full_speed_is_the_default(trainer_window, qtbot):
+    spec = S.load(os.path.join(EXAMPLES, "playground_default.json"))
+    spec.training.epochs, spec.training.device = 100000, "cpu"
+    win, ctl = trainer_window(spec)
+    assert ctl.toolbar.pace() == (0.0, False)  # full speed unless asked
+    ctl.toolbar.set_pace(5.0)
+    click(ctl, "train")
+    qtbot.waitUntil(lambda: ctl.model.snapshot is not None and ctl.model.snapshot.epoch >= 3, timeout=30000)
+    snap = ctl.model.snapshot
+    # the trainer's own clock: at most 5 epochs a second (and one batch of slack)
+    assert snap.epoch <= 5 * snap.elapsed + 1, f"epoch {snap.epoch} after {snap.elapsed:.2f} s"
+    assert "epoch" in ctl.status.text()
+    ctl.toolbar.set_pace(0.0)  # while running: applies at once
+    start = snap.epoch
+    qtbot.waitUntil(lambda: ctl.model.snapshot.epoch > start + 30, timeout=30000)
+    a = ctl.model.snapshot
+    qtbot.waitUntil(lambda: ctl.model.snapshot.elapsed > a.elapsed + 2.0, timeout=30000)
+    b = ctl.model.snapshot
+    rate = (b.epoch - a.epoch) / (b.elapsed - a.elapsed)  # hundreds on an idle machine; 2x the cap leaves room for load
+    assert rate > 10, f"full speed should be far above the 5 epochs/s cap: {rate:.1f} epochs/s ({a.epoch} -> {b.epoch})"
+    click(ctl, "stop")
+    qtbot.waitUntil(lambda: not ctl.model.active, timeout=10000)

@@ -33,6 +33,7 @@ TRAINING = {
     "shapes_cnn.json": (4, 0.90),
     "deep_sigmoid.json": (3, 0.45),  # vanishing gradients: it is not meant to learn in a few epochs
     "deep_relu_he.json": (None, 0.95),
+    "playground_default.json": (150, 0.95),  # TensorFlow Playground's own problem (fused path, issue 14)
 }
 # regression, recurrent and attention examples, trained through the CLI (engine.cli.main) with
 # fewer epochs than the design's own where the claim still holds with margin (full-length runs

@@ -21,6 +21,10 @@ STATE_LABELS = {"idle": "Idle", "running": "Training", "paused": "Paused", "fini
 STATE_COLORS = {"idle": "#80868b", "running": "#1e8e3e", "paused": "#f29900", "finished": "#1a73e8",
                 "stopped": "#5f6368", "diverged": "#d93025", "error": "#d93025"}
 DEVICE_LABELS = {"auto": "Auto (best available)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}
+# The speed choices, like TensorFlow Playground's pace: (label, epochs/s cap or 0 for full speed, slow motion)
+PACES = (("Full speed", 0.0, False), ("100 epochs/s", 100.0, False), ("30 epochs/s", 30.0, False),
+         ("10 epochs/s", 10.0, False), ("5 epochs/s", 5.0, False), ("1 epoch/s", 1.0, False),
+         ("Slow motion (a step per frame)", 0.0, True))
 
 SHORTCUTS = {"train": "F5", "pause": "F6", "step": "F10", "stop": "Shift+F5", "reset": "Ctrl+R"}
 
@@ -45,6 +49,7 @@ class TrainingToolbar(QToolBar):
     stop_requested = Signal()
     reset_requested = Signal()   # fresh weights
     device_changed = Signal(str)  # "auto" | "cpu" | "cuda" | "mps" | ...
+    pace_changed = Signal(float, bool)  # epochs/s cap (0: full speed), slow motion
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Training", parent)
@@ -69,6 +74,15 @@ class TrainingToolbar(QToolBar):
         self.addWidget(self.device_label)
         self.addWidget(self.device_combo)
         self.device_combo.currentIndexChanged.connect(self._on_device_combo_changed)
+        self.speed_label = QLabel(" Speed ", self)
+        self.speed_combo = QComboBox(self)
+        self.speed_combo.setObjectName("speed_combo")
+        self.speed_combo.setToolTip("How fast training may go, so a fast run can be watched; applies at once")
+        for label, cap, slow in PACES:
+            self.speed_combo.addItem(label, (cap, slow))
+        self.addWidget(self.speed_label)
+        self.addWidget(self.speed_combo)
+        self.speed_combo.currentIndexChanged.connect(self._on_speed_combo_changed)
         self._state = "idle"
         self.set_devices(["auto", "cpu"], "auto")
         self.set_state("idle")
@@ -121,10 +135,27 @@ class TrainingToolbar(QToolBar):
     def device(self) -> str | None:
         return self.device_combo.currentData()
 
+    def pace(self) -> tuple[float, bool]:
+        """(epochs/s cap, 0 for full speed; slow motion) as chosen."""
+        cap, slow = self.speed_combo.currentData()
+        return float(cap), bool(slow)
+
+    def set_pace(self, epochs_per_s: float, slow_motion: bool = False) -> None:
+        """Choose the entry for this pace (it must be one of PACES); emits pace_changed when it changes."""
+        for i, (_label, cap, slow) in enumerate(PACES):
+            if cap == epochs_per_s and slow == slow_motion:
+                self.speed_combo.setCurrentIndex(i)
+                return
+        raise ValueError(f"no speed entry for {epochs_per_s} epochs/s (slow motion {slow_motion})")
+
     # ---- handlers -----------------------------------------------------------------------------
     def _on_device_combo_changed(self, index: int) -> None:
         if index >= 0:
             self.device_changed.emit(self.device_combo.itemData(index))
+
+    def _on_speed_combo_changed(self, index: int) -> None:
+        if index >= 0:
+            self.pace_changed.emit(*self.pace())
 
 
 def format_elapsed(seconds: float) -> str:

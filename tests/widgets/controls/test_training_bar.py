@@ -128,3 +128,17 @@ def test_thousands_of_emits_do_not_crash_the_interpreter(qtbot, window):
         bar.reset_action.trigger()
     assert len(count) == n
     assert sys.getrefcount(True) > n
+
+
+def test_speed_choice_emits_and_stays_available_while_training(qtbot, window):
+    _, bar = window
+    seen = []
+    bar.pace_changed.connect(lambda cap, slow: seen.append((cap, slow)))
+    assert bar.speed_combo.currentText() == "Full speed"
+    bar.set_state("running")  # unlike the device, the speed changes a run that is going
+    assert bar.speed_combo.isEnabled()
+    bar.speed_combo.setCurrentIndex(bar.speed_combo.findText("5 epochs/s"))
+    bar.speed_combo.setCurrentIndex(bar.speed_combo.count() - 1)
+    assert seen == [(5.0, False), (0.0, True)] and "Slow motion" in bar.speed_combo.currentText()
+    with pytest.raises(ValueError, match="no speed entry"):
+        bar.set_pace(7.0)
