@@ -155,8 +155,8 @@ def _optimiser(opt) -> str:
     _need(not (opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
                or o._global_optimizer_pre_hooks or o._global_optimizer_post_hooks), "optimiser step hooks")
     g = opt.param_groups[0]
-    _need(not g.get("maximize") and not g.get("differentiable") and not g.get("capturable") and not g.get("fused"),
-          "optimiser flags")
+    # "fused" (torch's one-kernel update, which the trainer asks for) keeps the same state layout
+    _need(not g.get("maximize") and not g.get("differentiable") and not g.get("capturable"), "optimiser flags")
     if type(opt) is torch.optim.SGD:
         _need(g.get("dampening", 0) == 0, "dampening")
         return "sgd"
@@ -505,7 +505,8 @@ class Fused:
             now = time.perf_counter()
             # the run's very last batch is measured too: a run over in a fraction of a second would
             # otherwise end showing the diagnostics of its first step
-            if tr._single_stepping() or now - last_emit >= tr.min_interval or (last_epoch and b == spe - 1):
+            due = now - last_emit >= tr.min_interval and tr._probes_idle()  # as the eager loop
+            if tr._single_stepping() or due or (last_epoch and b == spe - 1):
                 if tr._before_step is not None:
                     tr._before_step(tr.model, tr.step + 1)  # the diagnostics' before-copy of the reported step
                 end, deadline = b + 1, math.inf
@@ -524,7 +525,7 @@ class Fused:
             tr._samples += bounds[b + k] - bounds[b]
             b += k
             now = time.perf_counter()
-            if now - last_emit >= tr.min_interval or tr._single_stepping():
+            if (now - last_emit >= tr.min_interval and tr._probes_idle()) or tr._single_stepping():
                 last_emit = now
                 tr._elapsed = now - start
                 tr._emit("running" if not tr.paused else "paused")

@@ -23,11 +23,12 @@ def xor():
     return spec, datasets.load(spec.dataset)
 
 
-def test_each_snapshot_shows_the_weights_of_its_own_step(xor):
+@pytest.mark.parametrize("fused", [False, True])
+def test_each_snapshot_shows_the_weights_of_its_own_step(xor, fused):
     """While training runs on, a snapshot's decision grid is that of the weights at its step."""
     spec, data = xor
     spec = spec.copy()
-    spec.training.epochs = 6
+    spec.training.epochs = 300 if fused else 6  # the fused path is fast: more epochs for a few snapshots
     weights_at: dict[int, dict] = {}
     got: list[P.Snapshot] = []
     threads: set[str] = set()
@@ -41,6 +42,7 @@ def test_each_snapshot_shows_the_weights_of_its_own_step(xor):
 
     prober = probes.Prober(data, spec.training.loss, {"neurons": False})
     trainer = Trainer(spec, data, probe=prober, on_snapshot=deliver, max_rate=200, probes_beside=True)
+    trainer.use_fused = fused
     trainer.on_report = observe
     prober.budget = 0.9999  # recompute at every snapshot (by default a part is refreshed under a time budget)
     trainer.run()
