@@ -33,7 +33,10 @@ TRAINING = {
     "shapes_cnn.json": (4, 0.90),
     "deep_sigmoid.json": (3, 0.45),  # vanishing gradients: it is not meant to learn in a few epochs
     "deep_relu_he.json": (None, 0.95),
-    "playground_default.json": (150, 0.95),  # TensorFlow Playground's own problem (fused path, issue 14)
+    "playground_default.json": (150, 0.95),
+    # overfitting on 30 points: validation stays far below training (1.0); dropout narrows the gap
+    "overfit_mlp.json": (None, 0.7),
+    "overfit_mlp_dropout.json": (None, 0.75),  # TensorFlow Playground's own problem (fused path, issue 14)
 }
 # regression, recurrent and attention examples, trained through the CLI (engine.cli.main) with
 # fewer epochs than the design's own where the claim still holds with margin (full-length runs
