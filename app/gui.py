@@ -115,10 +115,25 @@ def main(argv: list[str]) -> int:
     if open_error:
         QTimer.singleShot(0, lambda: win.show_error("Cannot open design", open_error))
     if args.screenshot:
-        return _screenshot(app, win, args.screenshot)
-    code = app.exec()
-    win.engine.wait(5.0)  # let a half-finished torch import end before the interpreter does
+        code = _screenshot(app, win, args.screenshot)
+    else:
+        code = app.exec()
+        win.engine.wait(5.0)  # let a half-finished torch import end before the interpreter does
+    _destroy_window(app, win)
     return code
+
+
+def _destroy_window(app, win) -> None:
+    """Delete the window's widgets while Python still runs. Left to PySide's exit handler, Qt
+    destroyed them after the interpreter had begun to finalise, and a pyqtgraph item of a dock
+    that had never been shown got a layout event whose Python handler crashed the process
+    (SIGSEGV at exit, after the work was done)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    win.setParent(None)
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
 
 
 def _screenshot(app, win, out: str) -> int:
