@@ -63,3 +63,26 @@ def test_widening_while_paused_continues_from_the_learned_weights(make_window, q
     assert kept_acc >= 0.9, f"continued runs start near the old accuracy, got {kept_acc:.1%} after one epoch"
     assert kept_loss < 0.5 * fresh_loss, (kept_loss, fresh_loss)
     print(f"first-epoch val loss: kept {kept_loss:.4f} ({kept_acc:.1%}), fresh {fresh_loss:.4f} ({fresh_acc:.1%})")
+
+
+def test_removing_a_layer_after_training_asks_once_the_design_can_train(make_window, qtbot):
+    from app.training import TrainingController
+
+    spec = xor_spec()
+    spec.training.epochs = 5
+    win = make_window(spec, start_engine=True, features=(TrainingController,))
+    ctl = win.training
+    qtbot.waitUntil(lambda: win.engine.ready, timeout=60000)
+    asked = []
+    ctl.ask_keep_weights = lambda: asked.append(ctl.state) or KEEP_WEIGHTS
+    ctl.train()
+    qtbot.waitUntil(lambda: ctl.state == "finished", timeout=60000)
+    first = ctl.run.run_id
+
+    win.document.delete_layers(["dense2", "act2"])
+    assert not asked, "a design that cannot train yet (output1 is cut off) is not offered"
+    assert win.document.connect("act1", "output1") is None
+    assert asked == ["finished"]
+    qtbot.waitUntil(lambda: ctl.run.run_id != first and "Kept" in win.statusBar().currentMessage(), timeout=30000)
+    assert win.statusBar().currentMessage() == "Kept the weights of dense1, output1; removed: dense2; optimiser restarted"
+    qtbot.waitUntil(lambda: ctl.state == "finished", timeout=60000)
