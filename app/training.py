@@ -380,7 +380,7 @@ class TrainingController(QObject):
         box = QMessageBox(QMessageBox.Question, "Design changed",
                           f"The network changed {when}.\n\n"
                           "Continue with the learned weights: layers whose shape did not change keep theirs, "
-                          "widened layers keep their old units, new layers start fresh (the optimiser restarts).\n"
+                          "widened layers keep their old units, new layers start fresh (the optimiser restarts).\n\n"
                           "Restart from scratch: every layer starts from new random weights.",
                           QMessageBox.NoButton, self.w)
         keep = box.addButton("Continue with the learned weights", QMessageBox.AcceptRole)
