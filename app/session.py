@@ -172,14 +172,17 @@ class RunSession(QObject):
     # ---- commands (GUI thread) ----------------------------------------------------------------
     def start_run(self, spec_json: str, *, device: str | None = None, paused: bool = False,
                   view_options: dict | None = None, initial_state: dict | None = None, threads: int = 1,
-                  max_rate: float = 10.0) -> int:
-        """Start a new run in the worker (starting the worker if needed); returns its id."""
+                  max_rate: float = 10.0, keep_from: dict | None = None, keep_from_spec: str = "") -> int:
+        """Start a new run in the worker (starting the worker if needed); returns its id.
+
+        ``keep_from``: the numpy weights of a run of the design ``keep_from_spec`` (JSON) - the new
+        model keeps what fits (engine.weight_transfer), and RunStarted.kept says what."""
         self.start_worker()
         run_id = next(self._ids)
         self.open.add(run_id)
         self.training.add(run_id)
         self.send(P.StartRun(run_id, spec_json, device, paused, threads, max_rate, dict(view_options or {}),
-                             initial_state))
+                             initial_state, keep_from, keep_from_spec))
         return run_id
 
     def send(self, cmd) -> bool:

@@ -29,6 +29,9 @@ from widgets.controls.training_bar import TrainingStatus, TrainingToolbar
 
 WEIGHT_FORMATS = "safetensors (*.safetensors);;PyTorch state_dict (*.pt);;ONNX (*.onnx);;TorchScript (*.ts)"
 DEVICE_NAMES = {"auto": "Automatic (best available)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple MPS"}
+# the answers to "the network changed" (ask_keep_weights)
+KEEP_WEIGHTS, RESTART, CANCEL = "continue", "restart", "cancel"
+KEEPABLE = ("running", "paused", "finished", "stopped")  # runs whose learned weights an edit may carry on
 
 
 class TrainingController(QObject):
@@ -43,6 +46,7 @@ class TrainingController(QObject):
         self.model = RunModel()
         self.last_message = ""
         self._asked_restart = False
+        self._keep_pending: tuple[int, str] | None = None  # (run id, its design's JSON) while its weights are fetched
         self._box = None
 
         self.toolbar = TrainingToolbar()
@@ -131,7 +135,8 @@ class TrainingController(QObject):
         tb.device_changed.connect(self._on_device_chosen)
         tb.pace_changed.connect(self._on_toolbar_pace_changed)
         s.worker_ready.connect(self._on_session_worker_ready)
-        s.run_started.connect(lambda ev: m.set_started(ev.run_id, ev.device, ev.data))
+        s.run_started.connect(self._on_session_run_started)
+        s.weights_ready.connect(self._on_session_weights_ready)
         s.snapshot_ready.connect(m.set_snapshot)
         s.run_ended.connect(self._on_session_run_ended)
         s.run_failed.connect(self._on_session_run_failed)
@@ -201,7 +206,9 @@ class TrainingController(QObject):
         if self.model.run is not None:
             self.session.close_run(self.model.run.run_id)
 
-    def _start(self, paused: bool) -> None:
+    def _start(self, paused: bool, keep_from: tuple[dict, str] | None = None) -> None:
+        """Start a new run of the document's design; ``keep_from`` = (numpy weights, their design's
+        JSON): the new model keeps what fits of them (engine.weight_transfer)."""
         w = self.w
         spec = w.document.spec.copy()
         problems = validation.errors(validation.validate(spec, w.data_info))
@@ -217,10 +224,12 @@ class TrainingController(QObject):
         self._close_run()
         self.w.statusBar().clearMessage()  # "Finished ..." of the last run no longer applies
         self._asked_restart = False
+        self._keep_pending = None
         self.options.update()
         device = self.toolbar.device() or spec.training.device
+        state, old_json = keep_from if keep_from is not None else (None, "")
         run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
-                                        view_options=self.model.view_options)
+                                        view_options=self.model.view_options, keep_from=state, keep_from_spec=old_json)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
         cap, slow = self.toolbar.pace()
         if cap or slow:  # applied as soon as the worker has built the run
@@ -231,6 +240,11 @@ class TrainingController(QObject):
             self.session.send(P.SetPace(self.model.run.run_id, epochs_per_s, slow_motion))
 
     # ---- session events ------------------------------------------------------------------------
+    def _on_session_run_started(self, ev: P.RunStarted) -> None:
+        self.model.set_started(ev.run_id, ev.device, ev.data)
+        if ev.kept is not None and self.model.run is not None and self.model.run.run_id == ev.run_id:
+            self.w.status(ev.kept.summary(), 0)  # stays until the next message: what the new run started from
+
     def _on_session_worker_ready(self, device: str, devices: tuple) -> None:
         self._fill_devices(["auto", *devices])
         self.status.set_device(device)
@@ -318,27 +332,72 @@ class TrainingController(QObject):
                 self.w.status("Applied " + ", ".join(f"{k} = {v:g}" for k, v in live.items()) + " to the running training")
             if structure_key(spec) != run.key:
                 self._on_structure_changed()
+        elif run.state in KEEPABLE and run.step > 0 and structure_key(spec) != run.key:
+            self._on_structure_changed()  # an ended run: the worker still holds its trained model
 
     def _on_structure_changed(self) -> None:
+        active = self.model.active
         if self.model.run.step == 0:
             self._start(paused=False)  # nothing learnt yet: start over on the new design
             return
         if self._asked_restart:
             return
+        if active:
+            self._control("pause")
+        w = self.w
+        problems = validation.errors(validation.validate(w.document.spec, w.data_info))
+        if problems or w.data_error:  # e.g. between removing a layer and wiring its neighbours: ask once it can train
+            if active:
+                w.status(f"Training paused: the edited design cannot train yet - {problems[0] if problems else w.data_error}", 0)
+            return
         self._asked_restart = True
-        self._control("pause")
-        if self.ask_restart():
+        choice = self.ask_keep_weights()
+        if choice == KEEP_WEIGHTS:
+            self._continue_with_weights()
+        elif choice == RESTART:
             self._start(paused=False)
+        elif active:
+            w.status("Training paused on the old design - press Train to continue it, or Reset")
         else:
-            self.w.status("Training paused on the old design - press Train to continue it, or Reset")
+            w.status("The design changed - Train starts it from scratch")
 
-    def ask_restart(self) -> bool:
-        """Ask whether to restart training with the edited design (tests may replace this)."""
+    def _continue_with_weights(self) -> None:
+        """Fetch the run's weights from the worker; a new run of the edited design starts from them
+        when they arrive (_on_session_weights_ready)."""
+        run = self.model.run
+        self._keep_pending = (run.run_id, S.dumps(run.spec))
+        if not self.session.send(P.FetchWeights(run.run_id)):
+            self._keep_pending = None
+            self._start(paused=False)  # the worker is gone, and the weights with it
+            return
+        self.w.status("Fetching the learned weights...", 0)
+
+    def _on_session_weights_ready(self, ev: P.Weights) -> None:
+        pending = self._keep_pending
+        if pending is None or pending[0] != ev.run_id:
+            return  # someone else asked (an export, a script)
+        self._keep_pending = None
+        if self.model.run is None or self.model.run.run_id != ev.run_id:
+            return  # reset or replaced meanwhile
+        self._start(paused=False, keep_from=(ev.state, pending[1]))
+
+    def ask_keep_weights(self) -> str:
+        """Ask what to do with the edited design: KEEP_WEIGHTS (the default), RESTART or CANCEL
+        (tests may replace this)."""
+        when = "while it was training" if self.model.active else "after training"
         box = QMessageBox(QMessageBox.Question, "Design changed",
-                          "The network changed while it was training.\nRestart training with the new design?",
-                          QMessageBox.Yes | QMessageBox.No, self.w)
-        box.setDefaultButton(QMessageBox.Yes)
-        return box.exec() == QMessageBox.Yes
+                          f"The network changed {when}.\n\n"
+                          "Continue with the learned weights: layers whose shape did not change keep theirs, "
+                          "widened layers keep their old units, new layers start fresh (the optimiser restarts).\n\n"
+                          "Restart from scratch: every layer starts from new random weights.",
+                          QMessageBox.NoButton, self.w)
+        keep = box.addButton("Continue with the learned weights", QMessageBox.AcceptRole)
+        restart = box.addButton("Restart from scratch", QMessageBox.DestructiveRole)
+        box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return KEEP_WEIGHTS if clicked is keep else RESTART if clicked is restart else CANCEL
 
     # ---- devices and export ----------------------------------------------------------------
     def _on_device_chosen(self, device: str) -> None:

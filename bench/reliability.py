@@ -88,7 +88,7 @@ class Bench:
         spec.training.device = "cpu"
         self.win = MainWindow(spec, restore=False, features=(TrainingController,))
         self.win.ask_save_changes = lambda: "discard"
-        self.win.training.ask_restart = lambda: True
+        self.win.training.ask_keep_weights = lambda: "restart"
         self.win.show()
         # the trainer process imports torch first (seconds on a busy machine): that is start-up, not a hang
         if not self.wait_until(lambda: self.win.engine.ready and self.win.training.session.ready, 120):

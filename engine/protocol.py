@@ -108,6 +108,10 @@ class StartRun:
     max_rate: float = 10.0  # snapshots per second at most
     view_options: dict = field(default_factory=dict)  # engine.probes.Prober options
     initial_state: dict | None = None  # numpy state dict to start from (None: fresh weights)
+    # after a structural edit: the old run's numpy state and its design; what fits is kept
+    # (engine.weight_transfer) and RunStarted.kept says what
+    keep_from: dict | None = None
+    keep_from_spec: str = ""
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ class RunStarted:
     run_id: int
     device: str
     data: RunData
+    kept: Any = None  # engine.weight_transfer.TransferReport when StartRun.keep_from was given
 
 
 @dataclass(frozen=True)

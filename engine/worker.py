@@ -183,8 +183,8 @@ class RunHost:
         cmd = self.cmd
         spec = S.loads(cmd.spec_json)
         data = load_data(spec, lambda ds: self._cache.load(ds, self._on_load_progress))
-        model = None
-        if cmd.initial_state is not None:
+        model = kept = None
+        if cmd.initial_state is not None or cmd.keep_from is not None:
             import torch
 
             if is_gan(spec):
@@ -192,7 +192,14 @@ class RunHost:
                 model = build_gan(spec)
             else:
                 model = build(spec, data.info)
-            model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in cmd.initial_state.items()})
+            state = cmd.initial_state
+            if cmd.keep_from is not None:  # a structural edit: keep what fits, the rest as freshly built
+                from engine.weight_transfer import transfer
+
+                old_spec = S.loads(cmd.keep_from_spec) if cmd.keep_from_spec else None
+                fresh = state_to_numpy(model) if state is None else state
+                state, kept = transfer(cmd.keep_from, fresh, old_spec, spec)
+            model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
         trainer, prober = make_trainer(spec, data, device=cmd.device, probe=Prober(data, spec.training.loss, cmd.view_options),
                                        probe_options=cmd.view_options, model=model, max_rate=cmd.max_rate,
                                        on_snapshot=self._on_snapshot, probes_beside=True)
@@ -202,7 +209,7 @@ class RunHost:
         jobs = AnalysisJobs(self.run_id, trainer, prober, self._send)
         jobs.observe(-1)  # the initial weights: the start of the landscape's path
         trainer.on_report = jobs.observe  # on the training thread, where the weights are consistent
-        self._send(P.RunStarted(self.run_id, device_name(trainer.device), run_data(data)))
+        self._send(P.RunStarted(self.run_id, device_name(trainer.device), run_data(data), kept))
         with self._lock:
             if self._closed.is_set():
                 return None

@@ -137,7 +137,7 @@ def test_lr_change_applies_while_running(trainer_window, qtbot):
 def test_structural_edit_pauses_and_asks_to_restart(trainer_window, qtbot):
     win, ctl = trainer_window(xor_spec(epochs=100000))
     asked = []
-    ctl.ask_restart = lambda: asked.append(ctl.state) or True
+    ctl.ask_keep_weights = lambda: asked.append(ctl.state) or "restart"
     click(ctl, "train")
     qtbot.waitUntil(lambda: ctl.state == "running" and ctl.model.run.step > 20, timeout=30000)
     first = ctl.run.run_id
