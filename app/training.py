@@ -44,6 +44,9 @@ class TrainingController(QObject):
         self.last_message = ""
         self._asked_restart = False
         self._box = None
+        # (app.run.structure_key, numpy state dict): the next Train of a design with that structure starts
+        # from these weights ("Use this variant" in app.compare); used once
+        self.initial_state: tuple[str, dict] | None = None
 
         self.toolbar = TrainingToolbar()
         self.toolbar.setObjectName("training_toolbar")
@@ -218,8 +221,10 @@ class TrainingController(QObject):
         self._asked_restart = False
         self.options.update()
         device = self.toolbar.device() or spec.training.device
+        pending, self.initial_state = self.initial_state, None
+        state = pending[1] if pending is not None and pending[0] == structure_key(spec) else None
         run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
-                                        view_options=self.model.view_options)
+                                        view_options=self.model.view_options, initial_state=state)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
 
     # ---- session events ------------------------------------------------------------------------
