@@ -38,6 +38,7 @@ from widgets.views.compare import CompareView
 
 TICK_MS = 50
 TABLE_INTERVAL_S = 0.5  # the table and scatter are redrawn at most twice a second
+CURVES_INTERVAL_S = 0.3  # the curves at most ~3 times a second: each redraw repaints both plots' axes
 _TRUE = {"true", "yes", "on", "with", "1"}
 _FALSE = {"false", "no", "off", "without", "0"}
 
@@ -108,7 +109,7 @@ class CompareController(QObject):
         self.cost = "macs"
         self._dirty = {"curves": set(), "tiles": set(), "table": False}
         self._drawn: dict[int, object] = {}  # variant -> the picture array last drawn
-        self._table_at = 0.0
+        self._drawn_at = {"table": 0.0, "curves": 0.0}
         self._part = 0
         self._seen_sweep = None
         self._use_pending: int | None = None
@@ -231,6 +232,8 @@ class CompareController(QObject):
         self.timer.stop()
 
     def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
         self.state = state
         self.view.set_running(state in ("starting", "running", "paused"), paused=state == "paused")
 
@@ -274,6 +277,7 @@ class CompareController(QObject):
             self._set_state("ended")
             self._dirty["table"] = True
             self.flush()
+            self.view.fit_columns()
             best = [summarize(r.history)["best_val_acc"] for r in ev.results]
             ok = [b for b in best if math.isfinite(b)]
             self.w.status(f"Comparison done - best validation accuracy {max(ok):.1%}" if ok else "Comparison done", 0)
@@ -299,10 +303,11 @@ class CompareController(QObject):
         for _ in range(3):
             part = ("curves", "tiles", "table")[self._part % 3]
             self._part += 1
-            if part == "table":
-                if self._dirty["table"] and time.perf_counter() - self._table_at >= TABLE_INTERVAL_S:
-                    self._table_at = time.perf_counter()
-                    self._draw_table()
+            if part in ("table", "curves"):
+                wait = TABLE_INTERVAL_S if part == "table" else CURVES_INTERVAL_S
+                if self._dirty[part] and time.perf_counter() - self._drawn_at[part] >= wait:
+                    self._drawn_at[part] = time.perf_counter()
+                    getattr(self, f"_draw_{part}")()
                     return
             elif self._dirty[part]:
                 getattr(self, f"_draw_{part}")()

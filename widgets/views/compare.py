@@ -188,7 +188,7 @@ class CompareView(QWidget):
         self.value_edits = [QLineEdit(self), QLineEdit(self)]
         for combo in self.setting_combos:
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(16)
+            combo.setMinimumContentsLength(12)
         self.value_edits[0].setPlaceholderText("values, e.g. 0.01, 0.03, 0.1, 0.3, 1")
         self.value_edits[1].setPlaceholderText("values (optional second setting)")
         self.setting_combos[0].setToolTip("The setting to vary: its values make the variants")
@@ -202,8 +202,10 @@ class CompareView(QWidget):
         self.stop_variant_button.setToolTip("Stop the selected variant; the others go on training")
         self.use_button = QPushButton("Use this variant", self)
         self.use_button.setToolTip("Make the selected variant the design (undoable), keeping its trained weights")
-        self.csv_button = QPushButton("Export CSV…", self)
-        self.png_button = QPushButton("Export PNG…", self)
+        self.csv_button = QPushButton("CSV…", self)
+        self.csv_button.setToolTip("Export the table as CSV")
+        self.png_button = QPushButton("PNG…", self)
+        self.png_button.setToolTip("Export the grid of pictures as a PNG image")
         self.message = QLabel(self)
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #c5221f;")
@@ -218,16 +220,19 @@ class CompareView(QWidget):
         form.addWidget(self.setting_combos[1], 1, 1)
         form.addWidget(self.value_edits[1], 1, 2)
         form.setColumnStretch(2, 1)
-        buttons = QHBoxLayout()
+        # two short rows rather than one long one: a narrow dock must not force the window wider
+        buttons = QVBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for b in (self.train_button, self.pause_button, self.step_button, self.stop_button):
-            buttons.addWidget(b)
-        buttons.addSpacing(12)
-        for b in (self.stop_variant_button, self.use_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        for b in (self.csv_button, self.png_button):
-            buttons.addWidget(b)
+        buttons.setSpacing(2)
+        for group in ((self.train_button, self.pause_button, self.step_button, self.stop_button),
+                      (self.stop_variant_button, self.use_button, None, self.csv_button, self.png_button)):
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            for b in group:
+                row.addStretch(1) if b is None else row.addWidget(b)
+            if None not in group:
+                row.addStretch(1)
+            buttons.addLayout(row)
 
         # ---- the grid of small multiples ----
         self.grid = QWidget(self)
@@ -240,7 +245,6 @@ class CompareView(QWidget):
         self.grid_scroll.setWidget(self.grid)
         self.grid_scroll.setWidgetResizable(True)
         self.grid_hint = QLabel("Pick a setting and its values, then Train all: each variant appears here.", self.grid)
-        self.grid_hint.setWordWrap(True)
         self.grid_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.grid_hint.setStyleSheet(f"color: {_TEXT};")
         self.grid_layout.addWidget(self.grid_hint, 0, 0)
@@ -262,6 +266,13 @@ class CompareView(QWidget):
                 plot.getAxis(name).enableAutoSIPrefix(False)
         self.acc_plot.setLabel("bottom", "epoch", color=_TEXT)
         self.acc_plot.setLimits(yMin=-5, yMax=105)
+        # fixed ranges where they can be (accuracy 0-100 %, epochs in 1-2-5 steps): an axis whose
+        # range is unchanged repaints from its cache, and these plots repaint several times a second
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.enableAutoRange(y=False)
+        self.loss_plot.enableAutoRange(x=False)
+        self._x_max = 0.0
+        self._set_x_max(10.0)
 
         # ---- the table ----
         self.table = QTableWidget(0, 0, self)
@@ -269,7 +280,11 @@ class CompareView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized to the contents when asked (fit_columns), not on every change: ResizeToContents measured
+        # every cell on each update and took 50-100 ms of the event loop per table refresh
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self._fitted = False
         self.table.setSortingEnabled(True)
 
         # ---- the scatter ----
@@ -400,7 +415,7 @@ class CompareView(QWidget):
             self.tiles.append(tile)
             pen = pg.mkPen(variant_color(i), width=2)
             for plot, store in ((self.loss_plot, self.loss_curves), (self.acc_plot, self.acc_curves)):
-                curve = pg.PlotCurveItem(pen=pen, connect="finite", antialias=True, name=label)
+                curve = pg.PlotCurveItem(pen=pen, connect="finite", name=label)  # no antialiasing: 16 curves repaint often
                 plot.addItem(curve)
                 store.append(curve)
         self._columns = ["Variant", *columns, "Parameters", "MACs / sample", "Best val acc", "Best val loss",
@@ -422,6 +437,7 @@ class CompareView(QWidget):
             f.setBold(True)
             first.setFont(f)
         self.table.setSortingEnabled(True)
+        self._fitted = False
 
     def clear(self) -> None:
         for tile in self.tiles:
@@ -433,6 +449,7 @@ class CompareView(QWidget):
                 plot.removeItem(curve)
             store.clear()
         self._histories.clear()
+        self._set_x_max(10.0)
         self.table.setRowCount(0)
         self.points.clear()
         self.front_marks.clear()
@@ -451,6 +468,15 @@ class CompareView(QWidget):
         x = np.asarray(epochs, np.float64)
         self.loss_curves[i].setData(x, np.asarray(val_loss, np.float64))
         self.acc_curves[i].setData(x, 100.0 * np.asarray(val_acc, np.float64))
+        if len(x) and x[-1] > self._x_max:
+            self._set_x_max(float(x[-1]))
+
+    def _set_x_max(self, last: float) -> None:
+        """Show epochs up to the next 1-2-5 step above ``last``."""
+        step = 10.0 ** math.floor(math.log10(max(last, 1.0)))
+        top = next(m * step for m in (1, 2, 5, 10) if m * step >= last)
+        self._x_max = top
+        self.loss_plot.setXRange(0, top, padding=0.01)
 
     def set_boundary(self, i: int, probs: np.ndarray) -> None:
         """Variant i's class probabilities (res, res, k) over the plane (rows: y upwards)."""
@@ -488,6 +514,13 @@ class CompareView(QWidget):
         self.table.setSortingEnabled(True)
         if sort_col < 0:
             self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        if not self._fitted:
+            self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Size the table's columns to their contents (once filled, and when the comparison ends)."""
+        self._fitted = True
+        self.table.resizeColumnsToContents()
 
     def set_scatter(self, points: list[tuple[float, float]], front: list[bool], cost_name: str) -> None:
         """(cost, validation error) per variant (NaN: not known yet) and which are on the Pareto front."""
