@@ -91,8 +91,9 @@ class CompareController(QObject):
         self.training = window.training
         self.session = self.training.session
         self.view = CompareView()
+        # in front of the Curves dock when shown: it draws every variant's curves itself
         self.dock = window.add_dock(self.view, "Compare", Qt.BottomDockWidgetArea, "compare_dock",
-                                    tabify_with="landscape_dock")
+                                    tabify_with="curves_dock")
         self.dock.hide()
         self.action = QAction("Compare", window)
         self.action.setToolTip("Compare variants of this design side by side: vary one or two settings, train all at once")
@@ -138,7 +139,12 @@ class CompareController(QObject):
         self.dock.show()
         self.dock.raise_()
         if first:
-            self.w.resizeDocks([self.dock], [max(420, int(self.w.height() * 0.62))], Qt.Vertical)
+            QTimer.singleShot(0, self._make_room)  # once the dock is laid out in its place
+
+    def _make_room(self) -> None:
+        w = self.w
+        w.resizeDocks([self.dock], [max(420, int(w.height() * 0.62))], Qt.Vertical)
+        w.resizeDocks([self.dock], [max(640, int(w.width() * 0.5))], Qt.Horizontal)
 
     def shutdown(self) -> None:
         self.timer.stop()

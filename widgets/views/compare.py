@@ -99,12 +99,12 @@ class VariantTile(QFrame):
         self.selected = False
         self.rgba: np.ndarray | None = None  # the picture shown (H, W, 4) uint8, rows top first
         self._image = None
-        self.setMinimumSize(96, 110)
+        self.setMinimumSize(84, 104)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setToolTip(label)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(140, 160)
+        return QSize(130, 150)
 
     def set_rgba(self, rgba: np.ndarray) -> None:
         from PySide6.QtGui import QImage
@@ -133,16 +133,21 @@ class VariantTile(QFrame):
         p = QPainter(self)
         r = self.rect()
         p.fillRect(r, QColor("#ffffff"))
-        fm = p.fontMetrics()
-        head = fm.height() + 6
-        p.fillRect(QRect(0, 0, r.width(), head), self.color)
-        p.setPen(QColor("#ffffff"))
         f = QFont(p.font())
         f.setBold(True)
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.9))
         p.setFont(f)
-        text = self.label + (f"  ({self.state})" if self.state in ("stopped", "diverged") else "")
-        p.drawText(QRect(6, 0, r.width() - 12, head), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                   fm.elidedText(text, Qt.TextElideMode.ElideRight, r.width() - 12))
+        fm = p.fontMetrics()
+        lines = self.label.split(", ")  # one value per line: "lr=0.1" over "dense1 units=8"
+        if self.state in ("stopped", "diverged"):
+            lines[-1] += f" ({self.state})"
+        head = fm.height() * len(lines) + 6
+        p.fillRect(QRect(0, 0, r.width(), head), self.color)
+        p.setPen(QColor("#ffffff"))
+        for k, line in enumerate(lines):
+            p.drawText(QRect(6, 3 + k * fm.height(), r.width() - 12, fm.height()),
+                       Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                       fm.elidedText(line, Qt.TextElideMode.ElideRight, r.width() - 12))
         area = QRect(3, head + 3, r.width() - 6, r.height() - head - 6)
         if self._image is not None:
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
@@ -291,6 +296,8 @@ class CompareView(QWidget):
         self.cost_combo = QComboBox(self)
         self.cost_combo.addItem("cost: MACs per sample", "macs")
         self.cost_combo.addItem("cost: parameters", "params")
+        self.cost_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.cost_combo.setMinimumContentsLength(10)
         self.scatter_plot = pg.PlotWidget(self)
         self.scatter_plot.setBackground("w")
         self.scatter_plot.hideButtons()
@@ -315,22 +322,29 @@ class CompareView(QWidget):
         sb.setSpacing(2)
         sb.addWidget(self.cost_combo)
         sb.addWidget(self.scatter_plot, 1)
-        self.front_label = QLabel("Ringed: the Pareto front - no other variant is both cheaper and better", self)
+        self.front_label = QLabel("Ringed: the Pareto front", self)
+        self.front_label.setToolTip("No other variant is both cheaper and better than a ringed one")
         self.front_label.setStyleSheet(f"color: {_TEXT}; font-size: 8pt;")
         sb.addWidget(self.front_label)
 
         top_split = QSplitter(Qt.Orientation.Horizontal, self)
         top_split.addWidget(self.grid_scroll)
         top_split.addWidget(self.graphics)
-        top_split.setSizes([520, 420])
+        top_split.setSizes([560, 380])
+        top_split.setStretchFactor(0, 3)
+        top_split.setStretchFactor(1, 2)
         bottom_split = QSplitter(Qt.Orientation.Horizontal, self)
         bottom_split.addWidget(self.table)
         bottom_split.addWidget(scatter_box)
-        bottom_split.setSizes([620, 320])
+        bottom_split.setSizes([600, 340])
+        bottom_split.setStretchFactor(0, 3)
+        bottom_split.setStretchFactor(1, 2)
         main_split = QSplitter(Qt.Orientation.Vertical, self)
         main_split.addWidget(top_split)
         main_split.addWidget(bottom_split)
-        main_split.setSizes([380, 220])
+        main_split.setSizes([400, 200])
+        main_split.setStretchFactor(0, 2)
+        main_split.setStretchFactor(1, 1)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
