@@ -110,6 +110,7 @@ class RunSession(QObject):
         self.delivered = 0  # snapshots handed to the GUI (benchmarks read it)
         self.open: set[int] = set()  # runs started and not closed: their snapshots are delivered
         self.training: set[int] = set()  # runs started and not yet ended or failed
+        self.comparing: set[int] = set()  # comparisons started and not yet ended or failed
         self._ids = itertools.count(1)
         self._conn = None
         self._proc = None
@@ -205,6 +206,7 @@ class RunSession(QObject):
         self.start_worker()
         run_id = next(self._ids)
         self.open.add(run_id)
+        self.comparing.add(run_id)
         self.send(P.StartComparison(run_id, spec_json, device, threads, max_rate, dict(view_options or {})))
         return run_id
 
@@ -224,6 +226,7 @@ class RunSession(QObject):
     def close_run(self, run_id: int) -> None:
         self.open.discard(run_id)
         self.training.discard(run_id)
+        self.comparing.discard(run_id)
         self.send(P.CloseRun(run_id))
         with self._lock:
             for k in [k for k in self._extras if k == run_id or isinstance(k, tuple) and k[0] == run_id]:
@@ -234,6 +237,7 @@ class RunSession(QObject):
         conn, self._conn = self._conn, None
         self.open.clear()
         self.training.clear()
+        self.comparing.clear()
         if conn is not None:
             with contextlib.suppress(OSError, BrokenPipeError, ValueError):
                 conn.send(P.Quit())
@@ -305,6 +309,8 @@ class RunSession(QObject):
                 self.delivered += 1
                 self.variant_snapshot.emit(event.run_id, event.index, event.snapshot)
         elif isinstance(event, (P.ComparisonStarted, P.ComparisonEnded, P.ComparisonFailed, P.VariantWeights)):
+            if isinstance(event, (P.ComparisonEnded, P.ComparisonFailed)):
+                self.comparing.discard(event.run_id)
             if event.run_id in self.open:
                 self.comparison_event.emit(event)
 
@@ -315,7 +321,11 @@ class RunSession(QObject):
         if self._proc is not None:
             self._proc.join(0.1)
             self._proc = None
+        comparisons, self.comparing = sorted(self.comparing), set()
         lost, self.training, self.open = sorted(self.training), set(), set()
+        for run_id in comparisons:
+            self.comparison_event.emit(P.ComparisonFailed(run_id, "the training process ended unexpectedly - "
+                                                                  "press Train all to start the comparison again"))
         for run_id in lost:
             self.run_failed.emit(run_id, "the training process ended unexpectedly - the design and the curves so far "
                                          "are kept; press Train to start again")

@@ -141,3 +141,16 @@ def test_bad_values_name_the_setting_and_what_to_type():
         parse_values("2, 2.5", units)
     act = {"label": "act1 function", "type": "choice", "choices": ("relu", "tanh")}
     assert parse_values("ReLU, tanh", act) == ["relu", "tanh"]
+
+
+def test_a_lost_worker_ends_the_comparison_with_a_message_and_keeps_the_design(compare_window, qtbot):
+    import signal
+
+    win, cmp = compare_window(xor_spec(epochs=3000))
+    assert cmp.train_all([("training.lr", "0.1, 1")])
+    qtbot.waitUntil(lambda: cmp.state == "running", timeout=30000)
+    os.kill(win.training.session.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: cmp.state == "error", timeout=10000)
+    assert "Train all" in cmp.view.problem()
+    assert not cmp.view.stop_button.isEnabled()
+    assert win.document.spec.compare is not None and len(cmp.view.tiles) == 2, "the sweep and the pictures stay"

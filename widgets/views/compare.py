@@ -422,6 +422,9 @@ class CompareView(QWidget):
         """Make a tile, two curves and a table row per variant (labels in variant order)."""
         self.clear()
         self.grid_hint.hide()
+        if all(c == 0 for _, c in cells):  # one setting varies: fill rows of a near-square grid, not one column
+            cols = math.ceil(math.sqrt(len(cells)))
+            cells = [divmod(i, cols) for i in range(len(cells))]
         for i, (label, (r, c)) in enumerate(zip(labels, cells, strict=True)):
             tile = VariantTile(i, label, variant_color(i), self.grid)
             tile.clicked.connect(self.select)
@@ -546,7 +549,14 @@ class CompareView(QWidget):
         on = sorted((points[k][0], 100 * points[k][1]) for k in ok if front[k])
         self.front_marks.setData([x for x, _ in on], [y for _, y in on])
         self.front_line.setData([x for x, _ in on], [y for _, y in on])
-        self.scatter_plot.getPlotItem().setLabel("bottom", COST_NAMES.get(cost_name, cost_name), color=_TEXT)
+        pi = self.scatter_plot.getPlotItem()
+        pi.setLabel("bottom", COST_NAMES.get(cost_name, cost_name), color=_TEXT)
+        xs = [points[k][0] for k in ok]
+        if xs and min(xs) == max(xs):  # one cost for all (a learning-rate sweep): a readable range around it
+            half = max(1.0, 0.1 * abs(xs[0]))
+            pi.setXRange(xs[0] - half, xs[0] + half, padding=0)
+        else:
+            pi.enableAutoRange(x=True)
 
     # ---- selection ---------------------------------------------------------------------------
     def select(self, i: int) -> None:
