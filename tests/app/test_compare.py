@@ -104,12 +104,19 @@ def test_sweeping_the_xor_learning_rate_trains_five_variants_side_by_side(compar
     png = tmp_path / "grid.png"
     assert cmp.export_png(str(png)) and png.stat().st_size > 1000
 
-    # "Use this variant" makes it the design (undoable) and brings its trained weights along
-    view.select(3)
+    # "Use this variant" makes it the design (undoable) and the next Train starts from its trained weights:
+    # after one Adam step at lr 0.01 no weight is more than 0.01 from the variant's
+    view.select(0)
     view.use_button.click()
-    assert win.document.spec.training.lr == pytest.approx(0.3)
+    assert win.document.spec.training.lr == pytest.approx(0.01)
     qtbot.waitUntil(lambda: win.training.initial_state is not None, timeout=10000)
-    assert set(win.training.initial_state[1]) >= {"layers.dense1.weight", "layers.output1.bias"}
+    trained = {k: np.array(v) for k, v in win.training.initial_state[1].items()}
+    win.training.step()  # a run that trains one batch, then waits
+    qtbot.waitUntil(lambda: win.training.state == "paused", timeout=30000)
+    now = win.training.session.fetch_weights(win.training.run.run_id)
+    assert set(now) == set(trained)
+    assert max(float(np.abs(now[k] - trained[k]).max()) for k in trained) <= 0.01 * 1.001 + 1e-6
+    win.training.reset()
     win.document.undo_stack.undo()
     assert win.document.spec.training.lr == pytest.approx(spec.training.lr)
 
