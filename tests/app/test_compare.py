@@ -161,3 +161,16 @@ def test_a_lost_worker_ends_the_comparison_with_a_message_and_keeps_the_design(c
     assert "Train all" in cmp.view.problem()
     assert not cmp.view.stop_button.isEnabled()
     assert win.document.spec.compare is not None and len(cmp.view.tiles) == 2, "the sweep and the pictures stay"
+
+
+def test_saving_a_sweep_is_no_structural_edit_for_a_running_training():
+    """Train all saves the sweep in the design; a run of the design must not ask to restart for that."""
+    from app.run import structure_key
+    from engine.sweep_spec import Axis, Sweep
+
+    spec = xor_spec(epochs=5)
+    swept = spec.copy()
+    swept.compare = Sweep([Axis("training.lr", [0.1, 1.0])])
+    assert structure_key(swept) == structure_key(spec)
+    swept.layers[1].params["units"] = 3
+    assert structure_key(swept) != structure_key(spec)
