@@ -93,3 +93,31 @@ def test_a_variants_weights_are_a_normal_state_dict_of_its_design():
     fresh = build(variant, datasets.describe(variant.dataset))
     assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), fresh.parameters(), strict=True)), "trained"
     conn.send(P.Quit())
+
+
+def test_pause_step_and_resume_act_on_every_variant():
+    conn = worker()
+    conn.send(P.StartComparison(3, S.dumps(xor_sweep([0.05, 0.2, 0.5]))))
+    events_until(conn, lambda ev: isinstance(ev, P.VariantSnapshot) and ev.snapshot.step > 20)
+    conn.send(P.Control(3, "pause"))
+    evs = events_until(conn, lambda ev: False, timeout=1.5)  # the pause lands at the next batch
+
+    def latest(events):
+        out = {}
+        for ev in events:
+            if isinstance(ev, P.VariantSnapshot):
+                out[ev.index] = ev.snapshot
+        return out
+
+    paused = latest(evs)
+    assert {s.state for s in paused.values()} == {"paused"} and len(paused) == 3
+    assert len({s.step for s in paused.values()}) == 1, "one batch: every variant at the same step"
+    still = latest(events_until(conn, lambda ev: False, timeout=0.5))
+    assert all(s.step == paused[i].step for i, s in still.items()), "nothing trains while paused"
+    conn.send(P.Control(3, "step"))
+    stepped = latest(events_until(conn, lambda ev: False, timeout=1.5))
+    assert {s.step for s in stepped.values()} == {next(iter(paused.values())).step + 1}
+    conn.send(P.Control(3, "resume"))
+    resumed = latest(events_until(conn, lambda ev: False, timeout=1.5))
+    assert all(s.state == "running" and s.step > paused[i].step + 1 for i, s in resumed.items())
+    conn.send(P.Quit())
