@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
@@ -304,8 +305,6 @@ class CompareController(QObject):
     # ---- drawing -------------------------------------------------------------------------------
     def _tick(self) -> None:
         """One part per tick: curves, tiles, then the table and scatter (at most twice a second)."""
-        import time
-
         for _ in range(3):
             part = ("curves", "tiles", "table")[self._part % 3]
             self._part += 1

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -107,8 +107,6 @@ class VariantTile(QFrame):
         return QSize(130, 150)
 
     def set_rgba(self, rgba: np.ndarray) -> None:
-        from PySide6.QtGui import QImage
-
         a = np.ascontiguousarray(rgba, dtype=np.uint8)
         self.rgba = a
         h, w = a.shape[:2]
@@ -410,7 +408,8 @@ class CompareView(QWidget):
         self.message.setVisible(bool(text))
 
     def problem(self) -> str:
-        return self.message.text() if self.message.isVisible() or self.message.text() else ""
+        """The message shown above the grid ("" when none)."""
+        return self.message.text()
 
     def set_running(self, running: bool, paused: bool = False) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
