@@ -59,14 +59,14 @@ def test_sweeping_the_xor_learning_rate_trains_five_variants_side_by_side(compar
 
     # what the user sees after a few seconds: five curves, five boundaries that differ, five rows
     qtbot.waitUntil(lambda: view.curve_count() == 5, timeout=60000)  # includes the worker's start on a busy box
-    qtbot.waitUntil(lambda: all(im is not None for im in view.tile_images()), timeout=20000)
+    qtbot.waitUntil(lambda: all(im is not None for im in view.tile_images()), timeout=30000)
 
     def all_differ():
         ims = view.tile_images()
         return all(not np.array_equal(ims[a], ims[b]) for a in range(5) for b in range(a + 1, 5))
 
-    qtbot.waitUntil(all_differ, timeout=20000)
-    qtbot.waitUntil(lambda: all(r[4] != "-" for r in view.table_rows()), timeout=20000)
+    qtbot.waitUntil(all_differ, timeout=30000)
+    qtbot.waitUntil(lambda: all(r[4] != "-" for r in view.table_rows()), timeout=30000)
     rows = {r[0]: r for r in view.table_rows()}
     assert sorted(rows) == sorted(f"lr={v}" for v in LRS)
     for v in LRS:
@@ -79,14 +79,14 @@ def test_sweeping_the_xor_learning_rate_trains_five_variants_side_by_side(compar
     # stopping one variant leaves the others running
     view.select(0)
     view.stop_variant_button.click()
-    qtbot.waitUntil(lambda: cmp.snaps[0].state == "stopped", timeout=10000)
+    qtbot.waitUntil(lambda: cmp.snaps[0].state == "stopped", timeout=30000)
     steps = [cmp.snaps[i].step for i in range(1, 5)]
     stopped_at = cmp.snaps[0].step
-    qtbot.waitUntil(lambda: all(cmp.snaps[i].step > s for i, s in zip(range(1, 5), steps, strict=True)), timeout=10000)
+    qtbot.waitUntil(lambda: all(cmp.snaps[i].step > s for i, s in zip(range(1, 5), steps, strict=True)), timeout=30000)
     assert all(cmp.snaps[i].state != "stopped" for i in range(1, 5))
     assert cmp.snaps[0].step == stopped_at
     view.stop_button.click()
-    qtbot.waitUntil(lambda: cmp.state == "ended", timeout=15000)
+    qtbot.waitUntil(lambda: cmp.state == "ended", timeout=30000)
     # once ended, the table's best accuracy and its epoch are those of each variant's own final history
     rows = {r[0]: r for r in view.table_rows()}
     for i, v in enumerate(LRS):
@@ -109,11 +109,11 @@ def test_sweeping_the_xor_learning_rate_trains_five_variants_side_by_side(compar
     view.select(0)
     view.use_button.click()
     assert win.document.spec.training.lr == pytest.approx(0.01)
-    qtbot.waitUntil(lambda: win.training.initial_state is not None, timeout=10000)
+    qtbot.waitUntil(lambda: win.training.initial_state is not None, timeout=30000)
     trained = {k: np.array(v) for k, v in win.training.initial_state[1].items()}
     win.training.step()  # a run that trains one batch, then waits
     qtbot.waitUntil(lambda: win.training.state == "paused", timeout=30000)
-    now = win.training.session.fetch_weights(win.training.run.run_id)
+    now = win.training.session.fetch_weights(win.training.run.run_id, timeout=30.0)
     assert set(now) == set(trained)
     assert max(float(np.abs(now[k] - trained[k]).max()) for k in trained) <= 0.01 * 1.001 + 1e-6
     win.training.reset()
@@ -157,7 +157,7 @@ def test_a_lost_worker_ends_the_comparison_with_a_message_and_keeps_the_design(c
     assert cmp.train_all([("training.lr", "0.1, 1")])
     qtbot.waitUntil(lambda: cmp.state == "running", timeout=60000)
     os.kill(win.training.session.pid, signal.SIGKILL)
-    qtbot.waitUntil(lambda: cmp.state == "error", timeout=10000)
+    qtbot.waitUntil(lambda: cmp.state == "error", timeout=30000)
     assert "Train all" in cmp.view.problem()
     assert not cmp.view.stop_button.isEnabled()
     assert win.document.spec.compare is not None and len(cmp.view.tiles) == 2, "the sweep and the pictures stay"
