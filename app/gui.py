@@ -101,13 +101,14 @@ def main(argv: list[str]) -> int:
                 return 2
 
     # a screenshot shows the default layout and leaves the user's saved layout alone
+    from app.compare import CompareController
     from app.kernel_lab import KernelLabController
     from app.lessons import LessonsController
     from app.main_window import MainWindow
     from app.training import TrainingController
 
     win = MainWindow(spec, restore=not args.screenshot,
-                     features=(TrainingController, LessonsController, KernelLabController))
+                     features=(TrainingController, LessonsController, KernelLabController, CompareController))
     if spec is not None:
         win.document.reset(spec, args.design)
         win.add_recent(args.design)

@@ -30,6 +30,8 @@ def structure_key(spec: S.Spec) -> str:
         d["training"].pop(f, None)
     d.pop("name", None)
     d.pop("notes", None)
+    d.pop("compare", None)  # the Compare dock's sweep (and the file version it needs): no concern of the run
+    d.pop("version", None)
     return json.dumps(d, sort_keys=True, default=str)
 
 

@@ -66,6 +66,13 @@ def _read_events(session_ref, conn) -> None:
         session._post(("closed", conn))
 
 
+def _slot_key(event):
+    """The mailbox a snapshot goes to: its run, or (comparison, variant) for a variant's."""
+    if isinstance(event, P.VariantSnapshot):
+        return (event.run_id, event.index)
+    return getattr(event, "run_id", None)
+
+
 def _serve_in_thread(conn) -> None:
     from engine.worker import serve
 
@@ -87,6 +94,9 @@ class RunSession(QObject):
     analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
     kernel_lab_ready = Signal(object)  # engine.protocol.KernelLabResult
     decoded = Signal(object)  # engine.protocol.Decoded
+    # comparisons (app.compare): ComparisonStarted / ComparisonEnded / ComparisonFailed / VariantWeights
+    comparison_event = Signal(object)
+    variant_snapshot = Signal(int, int, object)  # comparison (run) id, variant index, its latest Snapshot
     # emitted by the reader thread; the receiver is this object's slot in the GUI thread, so the
     # call is queued
     _wake = Signal()
@@ -100,14 +110,16 @@ class RunSession(QObject):
         self.delivered = 0  # snapshots handed to the GUI (benchmarks read it)
         self.open: set[int] = set()  # runs started and not closed: their snapshots are delivered
         self.training: set[int] = set()  # runs started and not yet ended or failed
+        self.comparing: set[int] = set()  # comparisons started and not yet ended or failed
         self._ids = itertools.count(1)
         self._conn = None
         self._proc = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._queue: list[list] = []  # one-item cells, in arrival order
-        self._slots: dict[int, list] = {}  # run id -> the cell of its snapshot not yet delivered
-        self._extras: dict[int, dict] = {}  # run id -> the extras of its last snapshot received (reader thread)
+        # run id (or (comparison id, variant index)) -> the cell of its snapshot not yet delivered
+        self._slots: dict[object, list] = {}
+        self._extras: dict[object, dict] = {}  # same keys -> the extras of its last snapshot received (reader thread)
         self._posted = False
         self._wake.connect(self._deliver)
 
@@ -146,22 +158,27 @@ class RunSession(QObject):
     def _post(self, event) -> None:
         """Reader thread: queue the event (a snapshot replaces its run's undelivered one) and wake the GUI once."""
         run_id = getattr(event, "run_id", None)
+        key = _slot_key(event)
         with self._lock:
             # in the order sent, before snapshots are coalesced: a left-out array is the previous one
-            if isinstance(event, P.SnapshotReady):
-                self._extras[run_id] = P.merge_unchanged(event.snapshot, self._extras.get(run_id)).extras
+            if isinstance(event, (P.SnapshotReady, P.VariantSnapshot)):
+                self._extras[key] = P.merge_unchanged(event.snapshot, self._extras.get(key)).extras
             elif isinstance(event, P.RunEnded):
                 self._extras[run_id] = event.snapshot.extras if event.snapshot is not None else {}
-            if isinstance(event, P.SnapshotReady):
-                cell = self._slots.get(run_id)
+            if isinstance(event, (P.SnapshotReady, P.VariantSnapshot)):
+                cell = self._slots.get(key)
                 if cell is not None:
                     cell[0] = event
                     return
-                self._slots[run_id] = cell = [event]
+                self._slots[key] = cell = [event]
                 self._queue.append(cell)
             else:
                 # a later snapshot must not overtake this event: it gets a cell after it
-                self._slots.pop(run_id, None) if run_id is not None else self._slots.clear()
+                if run_id is None:
+                    self._slots.clear()
+                else:
+                    for k in [k for k in self._slots if k == run_id or isinstance(k, tuple) and k[0] == run_id]:
+                        del self._slots[k]
                 self._queue.append([event])
             if self._posted:
                 return
@@ -185,6 +202,17 @@ class RunSession(QObject):
                              initial_state, keep_from, keep_from_spec))
         return run_id
 
+    def start_comparison(self, spec_json: str, *, device: str | None = None, threads: int = 1,
+                         max_rate: float = 10.0, view_options: dict | None = None) -> int:
+        """Train every variant of the design's sweep (``spec.compare``) in the worker; returns the
+        comparison's id (Control, CloseRun and StopVariant take it as their run id)."""
+        self.start_worker()
+        run_id = next(self._ids)
+        self.open.add(run_id)
+        self.comparing.add(run_id)
+        self.send(P.StartComparison(run_id, spec_json, device, threads, max_rate, dict(view_options or {})))
+        return run_id
+
     def send(self, cmd) -> bool:
         """Send a command; False if the worker is gone (its loss is reported by run_failed)."""
         if self._conn is None:
@@ -201,15 +229,18 @@ class RunSession(QObject):
     def close_run(self, run_id: int) -> None:
         self.open.discard(run_id)
         self.training.discard(run_id)
+        self.comparing.discard(run_id)
         self.send(P.CloseRun(run_id))
         with self._lock:
-            self._extras.pop(run_id, None)
+            for k in [k for k in self._extras if k == run_id or isinstance(k, tuple) and k[0] == run_id]:
+                del self._extras[k]
 
     def close(self) -> None:
         """End the worker at once (the window is closing): nothing a closing user wants is lost."""
         conn, self._conn = self._conn, None
         self.open.clear()
         self.training.clear()
+        self.comparing.clear()
         if conn is not None:
             with contextlib.suppress(OSError, BrokenPipeError, ValueError):
                 conn.send(P.Quit())
@@ -234,9 +265,9 @@ class RunSession(QObject):
                 if not self._queue:
                     return
                 cell = self._queue.pop(0)
-                run_id = getattr(cell[0], "run_id", None)
-                if self._slots.get(run_id) is cell:
-                    del self._slots[run_id]
+                key = _slot_key(cell[0])
+                if self._slots.get(key) is cell:
+                    del self._slots[key]
             self._on_event(cell[0])
 
     def _on_event(self, event) -> None:
@@ -276,6 +307,15 @@ class RunSession(QObject):
                 self.analysis_event.emit(event)
         elif isinstance(event, P.Decoded):
             self.decoded.emit(event)
+        elif isinstance(event, P.VariantSnapshot):
+            if event.run_id in self.open:
+                self.delivered += 1
+                self.variant_snapshot.emit(event.run_id, event.index, event.snapshot)
+        elif isinstance(event, (P.ComparisonStarted, P.ComparisonEnded, P.ComparisonFailed, P.VariantWeights)):
+            if isinstance(event, (P.ComparisonEnded, P.ComparisonFailed)):
+                self.comparing.discard(event.run_id)
+            if event.run_id in self.open:
+                self.comparison_event.emit(event)
 
     def _on_worker_lost(self, conn) -> None:
         if conn is not self._conn:
@@ -284,7 +324,11 @@ class RunSession(QObject):
         if self._proc is not None:
             self._proc.join(0.1)
             self._proc = None
+        comparisons, self.comparing = sorted(self.comparing), set()
         lost, self.training, self.open = sorted(self.training), set(), set()
+        for run_id in comparisons:
+            self.comparison_event.emit(P.ComparisonFailed(run_id, "the training process ended unexpectedly - "
+                                                                  "press Train all to start the comparison again"))
         for run_id in lost:
             self.run_failed.emit(run_id, "the training process ended unexpectedly - the design and the curves so far "
                                          "are kept; press Train to start again")

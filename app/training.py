@@ -48,6 +48,9 @@ class TrainingController(QObject):
         self._asked_restart = False
         self._keep_pending: tuple[int, str] | None = None  # (run id, its design's JSON) while its weights are fetched
         self._box = None
+        # (app.run.structure_key, numpy state dict): the next Train of a design with that structure starts
+        # from these weights ("Use this variant" in app.compare); used once
+        self.initial_state: tuple[str, dict] | None = None
 
         self.toolbar = TrainingToolbar()
         self.toolbar.setObjectName("training_toolbar")
@@ -227,9 +230,12 @@ class TrainingController(QObject):
         self._keep_pending = None
         self.options.update()
         device = self.toolbar.device() or spec.training.device
-        state, old_json = keep_from if keep_from is not None else (None, "")
+        keep_state, old_json = keep_from if keep_from is not None else (None, "")
+        pending, self.initial_state = self.initial_state, None  # "Use this variant" (app/compare.py)
+        state = pending[1] if pending is not None and pending[0] == structure_key(spec) else None
         run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
-                                        view_options=self.model.view_options, keep_from=state, keep_from_spec=old_json)
+                                        view_options=self.model.view_options, initial_state=state,
+                                        keep_from=keep_state, keep_from_spec=old_json)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
         cap, slow = self.toolbar.pace()
         if cap or slow:  # applied as soon as the worker has built the run

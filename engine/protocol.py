@@ -355,3 +355,87 @@ class Decoded:
     points: np.ndarray
     images: np.ndarray | None
     error: str = ""
+
+
+# ---- comparisons (issue 12, "Compare runs") -------------------------------------------------
+# A comparison lives in the worker under a ``run_id`` like a run (the GUI picks it from the same
+# counter), so Control (pause | resume | step | stop: all variants), CloseRun and SetViewOptions
+# reach it unchanged. Its variants are engine.variants.expand(spec) in grid order; ``index`` is
+# a variant's place in that list. Each variant reports VariantSnapshot at most ``max_rate`` times
+# a second, and the worker spreads a total of COMPARE_MAX_MESSAGES snapshot messages a second
+# over all variants; Snapshot.same leaves out unchanged arrays per (run_id, index) as for runs.
+
+COMPARE_MAX_MESSAGES = 60.0  # variant snapshots per second, all variants together
+
+
+@dataclass(frozen=True)
+class StartComparison:
+    """Expand ``spec_json``'s sweep (its ``compare``) and train every variant at once."""
+
+    run_id: int
+    spec_json: str
+    device: str | None = None
+    threads: int = 1
+    max_rate: float = 10.0  # snapshots per second per variant at most
+    view_options: dict = field(default_factory=dict)  # grid_res, probe_interval (s between a variant's probes)
+
+
+@dataclass(frozen=True)
+class StopVariant:
+    """Stop one variant; the others go on training."""
+
+    run_id: int
+    index: int
+
+
+@dataclass(frozen=True)
+class FetchVariantWeights:
+    """Ask for one variant's current weights; answered by VariantWeights."""
+
+    run_id: int
+    index: int
+
+
+@dataclass(frozen=True)
+class ComparisonStarted:
+    """The data is loaded and every variant built; ``labels`` in variant order."""
+
+    run_id: int
+    device: str
+    data: RunData
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VariantSnapshot:
+    """One variant's progress: its own state, history and views (boundary or confusion)."""
+
+    run_id: int
+    index: int
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class ComparisonEnded:
+    """Every variant has ended; ``results`` in variant order. The comparison still answers FetchVariantWeights."""
+
+    run_id: int
+    results: tuple
+
+
+@dataclass(frozen=True)
+class ComparisonFailed:
+    """The comparison could not start or broke; ``message`` names the cause and the fix."""
+
+    run_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class VariantWeights:
+    """Answer to FetchVariantWeights: numpy state dict of variant ``index``'s model."""
+
+    run_id: int
+    index: int
+    step: int
+    state: dict

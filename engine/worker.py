@@ -297,6 +297,14 @@ def serve(conn) -> None:
                     runs.pop(cmd.run_id).close()
                 host = runs[cmd.run_id] = RunHost(cmd, send, cache)
                 host.thread.start()
+            elif isinstance(cmd, P.StartComparison):
+                from engine.compare_host import CompareHost
+
+                torch.set_num_threads(max(1, int(cmd.threads)))
+                if cmd.run_id in runs:
+                    runs.pop(cmd.run_id).close()
+                host = runs[cmd.run_id] = CompareHost(cmd, send, cache, run_data, describe_failure)
+                host.thread.start()
             elif isinstance(cmd, P.ExportProject) and cmd.run_id not in runs:
                 # no run: the design's initial weights, built in a thread so the loop stays responsive
                 threading.Thread(target=lambda c=cmd: send(export_project(c)), name="np-export", daemon=True).start()

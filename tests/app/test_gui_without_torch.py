@@ -17,12 +17,14 @@ from app.session import wait_until
 from app.training import TrainingController
 from app.lessons import LessonsController
 from app.kernel_lab import KernelLabController
+from app.compare import CompareController
 from engine import spec as S
 
 def train(path, epochs, docks):
     spec = S.load(os.path.join("assets", "examples", path))
     spec.training.epochs = epochs
-    win = MainWindow(spec, restore=False, features=(TrainingController, LessonsController, KernelLabController))
+    features = (TrainingController, LessonsController, KernelLabController, CompareController)
+    win = MainWindow(spec, restore=False, features=features)
     win.show()
     ctl = win.training
     assert wait_until(lambda: win.engine.ready or win.engine.failed, 60), "data loaders"
@@ -48,6 +50,9 @@ win.kernel_lab.load_preset("worked: transposed, stride 2")  # computed by the wo
 assert wait_until(lambda: win.kernel_lab.last is not None and win.kernel_lab.last.output.shape == (1, 4, 4), 30)
 assert "matches" in win.kernel_lab.view.verdict.text()
 print("xor", ctl.model.snapshot.val_acc)
+assert win.compare.train_all([("training.lr", "0.1, 1")]), win.compare.view.problem()  # a comparison, drawn without torch
+assert wait_until(lambda: win.compare.state == "ended", 60), win.compare.state
+assert wait_until(lambda: all(im is not None for im in win.compare.view.tile_images()), 10)
 win.document.undo_stack.setClean(); win.close()
 
 win, ctl, shown = train("digits_cnn.json", 1, {
