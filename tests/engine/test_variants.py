@@ -404,6 +404,9 @@ def test_other_losses_and_regression_equal_separate_runs(dataset, loss):
     results = (bt := BatchedTrainer(specs, data)).run()
     for i, spec in enumerate(specs):
         tr = Trainer(spec, data)
+        # the eager trajectory, which the batched update follows: engine.fused adds up in another
+        # order, and under MAE (a sign gradient) its run parts from eager by ~0.3 % in two epochs
+        tr.use_fused = False
         ref = tr.run()
         assert_same_run(results[i], bt.model_for(i), tr, ref)
         np.testing.assert_allclose(results[i].history["val_mae"], ref.history["val_mae"], **TOL)
