@@ -338,8 +338,11 @@ class TrainingController(QObject):
                 self.w.status("Applied " + ", ".join(f"{k} = {v:g}" for k, v in live.items()) + " to the running training")
             if structure_key(spec) != run.key:
                 self._on_structure_changed()
-        elif run.state in KEEPABLE and run.step > 0 and structure_key(spec) != run.key:
-            self._on_structure_changed()  # an ended run: the worker still holds its trained model
+        elif (run.state in KEEPABLE and run.step > 0 and structure_key(spec) != run.key
+              and self.w.document.undo_stack.count() > 0):
+            # an edit of an ended run (the worker still holds its trained model); New and Open clear
+            # the undo history: another design is no edit, and nothing is asked
+            self._on_structure_changed()
 
     def _on_structure_changed(self) -> None:
         active = self.model.active
