@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import replace
 
 from engine import protocol as P
 
@@ -190,7 +189,4 @@ class CompareHost:
     def _on_snapshot(self, index: int, snap: P.Snapshot) -> None:
         with self._sent_lock:
             sent, self._sent[index] = self._sent.get(index, {}), dict(snap.extras)
-        same = tuple(k for k, v in snap.extras.items() if k != "problems" and sent.get(k) is v)
-        if same:
-            snap = replace(snap, extras={k: v for k, v in snap.extras.items() if k not in same}, same=same)
-        self._send(P.VariantSnapshot(self.run_id, index, snap))
+        self._send(P.VariantSnapshot(self.run_id, index, P.leave_out_unchanged(snap, sent)))

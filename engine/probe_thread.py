@@ -42,7 +42,6 @@ class ProbeThread:
         self._wake = threading.Event()
         self._closed = False
         self._job: Any = None
-        self.last_snapshot = None  # the last one delivered (with its extras)
         self._thread = threading.Thread(target=self._loop, name="probes", daemon=True)
         self._thread.start()
 
@@ -111,7 +110,6 @@ class ProbeThread:
                 except Exception as exc:  # noqa: BLE001 - a broken view must not kill training
                     extras = {"problems": {"views": f"{type(exc).__name__}: {exc}"}}
                 snap = replace(snap, extras=extras)
-                self.last_snapshot = snap
                 self._deliver(snap)
             finally:
                 self._idle.set()

@@ -11,7 +11,7 @@ being built are applied, in order, as soon as it exists.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,15 @@ class Snapshot:
     # carried (the probes' caches did not recompute them): the receiver keeps its copies, which
     # spares pickling them again and lets a view skip redrawing an unchanged object
     same: tuple[str, ...] = ()
+
+
+def leave_out_unchanged(snap: Snapshot, sent: dict[str, Any]) -> Snapshot:
+    """``snap`` without the extras that are the very objects of ``sent`` (the last snapshot's extras),
+    named in ``same`` instead; the receiver puts them back with merge_unchanged."""
+    same = tuple(k for k, v in snap.extras.items() if k != "problems" and sent.get(k) is v)
+    if not same:
+        return snap
+    return replace(snap, extras={k: v for k, v in snap.extras.items() if k not in same}, same=same)
 
 
 def merge_unchanged(snap: Snapshot, previous: dict[str, Any] | None) -> Snapshot:

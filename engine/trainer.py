@@ -150,7 +150,7 @@ class Trainer:
             from engine.probe_thread import ProbeThread
             from engine.probes import BESIDE_BUDGET
 
-            self._probe_thread = ProbeThread(lambda m: probe(m), on_snapshot)
+            self._probe_thread = ProbeThread(probe, on_snapshot)
             probe.budget = BESIDE_BUDGET
         self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
         self.loss = t.loss

@@ -17,7 +17,6 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import replace
 
 import numpy as np
 
@@ -230,10 +229,7 @@ class RunHost:
     def _on_snapshot(self, snap: P.Snapshot) -> None:
         # the probes return their cached arrays while nothing changed: send those as names only
         sent, self._sent = self._sent, dict(snap.extras)
-        same = tuple(k for k, v in snap.extras.items() if k != "problems" and sent.get(k) is v)
-        if same:
-            snap = replace(snap, extras={k: v for k, v in snap.extras.items() if k not in same}, same=same)
-        self._send(P.SnapshotReady(self.run_id, snap))
+        self._send(P.SnapshotReady(self.run_id, P.leave_out_unchanged(snap, sent)))
 
 
 def export_project(cmd: P.ExportProject, trainer=None) -> P.Exported:

@@ -92,5 +92,9 @@ def test_unchanged_arrays_are_sent_once_and_restored_by_the_receiver():
     first = P.Snapshot("running", 0, 1, 1, 1, *[0.0] * 7, history={}, extras={"boundary": big, "pred": 1})
     second = P.Snapshot("running", 0, 2, 1, 1, *[0.0] * 7, history={}, extras={"pred": 2}, same=("boundary",))
     received = P.merge_unchanged(first, None).extras
+    again = P.Snapshot("running", 0, 3, 1, 1, *[0.0] * 7, history={}, extras={"boundary": big, "pred": 3})
+    assert P.leave_out_unchanged(again, {}).same == ()  # nothing sent before: nothing left out
+    slim = P.leave_out_unchanged(again, first.extras)
+    assert slim.same == ("boundary",) and "boundary" not in slim.extras and slim.extras["pred"] == 3
     merged = P.merge_unchanged(second, received)
     assert merged.extras["boundary"] is big and merged.extras["pred"] == 2 and merged.same == ()
