@@ -227,6 +227,17 @@ class CompareController(QObject):
     def pause(self) -> None:
         self._control("resume" if self.state == "paused" else "pause")
 
+    def control_from_toolbar(self, action: str) -> bool:
+        """The main toolbar's Train (resume), Pause, Step or Stop, when no single run is going:
+        True if the comparison took it."""
+        if self.run_id is None or self.state not in ("starting", "running", "paused"):
+            return False
+        if action == "train":  # Train on a paused comparison resumes it; while running it has nothing to do
+            action = "resume" if self.state == "paused" else ""
+        if action:
+            self._control(action)
+        return True
+
     def stop_variant(self, index: int) -> None:
         if self.run_id is not None:
             self.session.send(P.StopVariant(self.run_id, index))
@@ -243,6 +254,9 @@ class CompareController(QObject):
             return
         self.state = state
         self.view.set_running(state in ("starting", "running", "paused"), paused=state == "paused")
+        if not self.training.model.active:  # the toolbar follows the comparison while no single run goes
+            self.training.toolbar.set_state({"starting": "running", "running": "running", "paused": "paused",
+                                             "ended": "finished", "error": "stopped"}.get(state, "idle"))
 
     # ---- "Use this variant" ------------------------------------------------------------------
     def use_variant(self, index: int) -> None:

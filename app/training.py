@@ -166,8 +166,15 @@ class TrainingController(QObject):
     def model_spec(self) -> S.Spec | None:
         return self.model.run.spec if self.model.run is not None else None
 
+    def _comparison_takes(self, action: str) -> bool:
+        """With no single run going, the toolbar drives a running comparison (app.compare)."""
+        cmp = getattr(self.w, "compare", None)
+        return not self.model.active and cmp is not None and cmp.control_from_toolbar(action)
+
     def train(self) -> None:
         """Start a new run, or resume a paused one."""
+        if self._comparison_takes("train"):
+            return
         if self.model.active:
             if self.model.state == "paused":
                 self._control("resume")
@@ -175,16 +182,22 @@ class TrainingController(QObject):
         self._start(paused=False)
 
     def step(self) -> None:
+        if self._comparison_takes("step"):
+            return
         if self.model.active:
             self._control("step")
         else:
             self._start(paused=True)
 
     def pause(self) -> None:
+        if self._comparison_takes("pause"):
+            return
         if self.model.active:
             self._control("pause")
 
     def stop(self) -> None:
+        if self._comparison_takes("stop"):
+            return
         if self.model.state == "starting":  # still reading its data: drop it, the worker stops reading
             run = self.model.run
             self.session.close_run(run.run_id)

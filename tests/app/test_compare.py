@@ -174,3 +174,24 @@ def test_saving_a_sweep_is_no_structural_edit_for_a_running_training():
     assert structure_key(swept) == structure_key(spec)
     swept.layers[1].params["units"] = 3
     assert structure_key(swept) != structure_key(spec)
+
+
+def test_the_main_toolbar_pauses_steps_resumes_and_stops_a_comparison(compare_window, qtbot):
+    win, cmp = compare_window(xor_spec(epochs=3000))
+    tb = win.training.toolbar
+    assert cmp.train_all([("training.lr", "0.1, 1")])
+    qtbot.waitUntil(lambda: cmp.state == "running" and len(cmp.snaps) == 2, timeout=60000)
+    assert tb.pause_action.isEnabled() and not tb.train_action.isEnabled()
+    tb.pause_action.trigger()
+    qtbot.waitUntil(lambda: cmp.state == "paused", timeout=30000)
+    assert tb.train_action.text() == "Resume"
+    qtbot.wait(300)  # let the last reports of the running variants land
+    steps = [cmp.snaps[i].step for i in range(2)]
+    tb.step_action.trigger()  # one batch more for every variant, then paused again
+    qtbot.waitUntil(lambda: all(cmp.snaps[i].step == steps[i] + 1 for i in range(2)), timeout=30000)
+    assert cmp.state == "paused" and win.training.state == "idle", "no single run was started"
+    tb.train_action.trigger()
+    qtbot.waitUntil(lambda: cmp.state == "running", timeout=30000)
+    tb.stop_action.trigger()
+    qtbot.waitUntil(lambda: cmp.state == "ended", timeout=30000)
+    assert win.training.run is None, "the toolbar drove the comparison, not a run of its own"
