@@ -45,6 +45,7 @@ class TrainingController(QObject):
         self.session = RunSession(self)
         self.model = RunModel()
         self.last_message = ""
+        self._kept_text = ""  # what the current run kept of the last one's weights (RunStarted.kept)
         self._asked_restart = False
         self._keep_pending: tuple[int, str] | None = None  # (run id, its design's JSON) while its weights are fetched
         self._box = None
@@ -261,8 +262,10 @@ class TrainingController(QObject):
     # ---- session events ------------------------------------------------------------------------
     def _on_session_run_started(self, ev: P.RunStarted) -> None:
         self.model.set_started(ev.run_id, ev.device, ev.data)
+        self._kept_text = ""
         if ev.kept is not None and self.model.run is not None and self.model.run.run_id == ev.run_id:
-            self.w.status(ev.kept.summary(), 0)  # stays until the next message: what the new run started from
+            self._kept_text = ev.kept.summary()
+            self.w.status(self._kept_text, 0)  # stays until the next message: what the new run started from
 
     def _on_session_worker_ready(self, device: str, devices: tuple) -> None:
         self._fill_devices(["auto", *devices])
@@ -285,7 +288,8 @@ class TrainingController(QObject):
                 measure = f"validation accuracy {snap.val_acc:.1%}"
             else:
                 measure = f"validation loss {snap.val_loss:.4f}"
-            self.w.status(f"Finished {snap.epoch} epochs - {measure}", 0)
+            kept = f" - {self._kept_text}" if self._kept_text else ""  # a short run must not hide what it began from
+            self.w.status(f"Finished {snap.epoch} epochs - {measure}{kept}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)
