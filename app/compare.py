@@ -38,6 +38,7 @@ from engine.variants import (
 from widgets.views.compare import CompareView
 
 TICK_MS = 50
+INSPECT_DOCKS = ("boundary_dock",)  # brought forward when a variant is inspected (those the data has)
 TABLE_INTERVAL_S = 0.5  # the table and scatter are redrawn at most twice a second
 CURVES_INTERVAL_S = 0.3  # the curves at most ~3 times a second: each redraw repaints both plots' axes
 _TRUE = {"true", "yes", "on", "with", "1"}
@@ -115,6 +116,8 @@ class CompareController(QObject):
         self._part = 0
         self._seen_sweep = None
         self._use_pending: int | None = None
+        self._inspect_pending: int | None = None
+        self.inspected: int | None = None  # the variant the usual views show (a paused run of its weights)
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -126,6 +129,8 @@ class CompareController(QObject):
         v.stop_requested.connect(lambda: self._control("stop"))
         v.stop_variant_requested.connect(self.stop_variant)
         v.use_variant_requested.connect(self.use_variant)
+        v.inspect_variant_requested.connect(self.inspect_variant)
+        v.variant_selected.connect(self._on_view_variant_selected)
         v.export_csv_requested.connect(lambda: self.export_csv())
         v.export_png_requested.connect(lambda: self.export_png())
         v.cost_changed.connect(self._on_view_cost_changed)
@@ -275,6 +280,28 @@ class CompareController(QObject):
             self.session.send(P.FetchVariantWeights(self.run_id, index))
         self.w.status(f"The design is now {v.label} - Train continues from its weights")
 
+    # ---- "Inspect" ---------------------------------------------------------------------------------
+    def inspect_variant(self, index: int) -> None:
+        """Show variant ``index`` in every usual view: the worker sends its weights as they are now, and
+        a paused run of them (with the variant's history) feeds the views; the design is not changed."""
+        if self.run_id is None or index >= len(self.variants):
+            return
+        self._inspect_pending = index
+        self.session.send(P.FetchVariantWeights(self.run_id, index))
+        self.w.status(f"Loading {self.variants[index].label} into the views...")
+
+    def _on_view_variant_selected(self, index: int) -> None:
+        if self.state in ("paused", "ended") and index != self.inspected:  # nothing moves: a click shows it
+            self.inspect_variant(index)
+
+    def _show_inspected(self, index: int, weights: dict) -> None:
+        v = self.variants[index]
+        snap = self.snaps.get(index)
+        history = snap.history if snap is not None else {}
+        if self.training.inspect(v.spec, weights, history, f"variant {v.label}"):
+            self.inspected = index
+            self.w.raise_docks(*INSPECT_DOCKS)
+
     # ---- events ----------------------------------------------------------------------------------
     def _on_session_variant_snapshot(self, run_id: int, index: int, snap: P.Snapshot) -> None:
         if run_id != self.run_id or index >= len(self.variants):
@@ -306,10 +333,14 @@ class CompareController(QObject):
             self._set_state("error")
             self.view.show_problem(f"The comparison failed: {ev.message}")
             self.w.status(f"The comparison failed: {ev.message}", 0)
-        elif isinstance(ev, P.VariantWeights) and ev.index == self._use_pending:
-            self._use_pending = None
-            spec = self.w.document.spec
-            self.training.initial_state = (structure_key(spec), ev.state)
+        elif isinstance(ev, P.VariantWeights):
+            if ev.index == self._use_pending:
+                self._use_pending = None
+                spec = self.w.document.spec
+                self.training.initial_state = (structure_key(spec), ev.state)
+            if ev.index == self._inspect_pending:
+                self._inspect_pending = None
+                self._show_inspected(ev.index, ev.state)
 
     def _on_view_cost_changed(self, cost: str) -> None:
         self.cost = cost

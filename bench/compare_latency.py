@@ -24,10 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from ui_latency import INTERVAL_MS, run_loop  # noqa: E402
+from ui_latency import LatencyProbe, run_loop  # noqa: E402
 
 LRS = (0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 0.002, 0.004, 0.006)
 
@@ -57,35 +56,23 @@ def run_case(window, name: str, n: int, seconds: float) -> tuple[float, float]:
     spec.training.device = "cpu"
     window.document.reset(spec)
     QApplication.processEvents()
-    lat: list[float] = []
-    state = {"last": None}
-
-    def tick():
-        now = time.perf_counter()
-        if state["last"] is not None:
-            lat.append(max(0.0, (now - state["last"]) * 1000 - INTERVAL_MS))
-        state["last"] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.PreciseTimer)
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(tick)
+    probe = LatencyProbe()
     assert cmp.train_all([("training.lr", ", ".join(f"{v:g}" for v in LRS[:n]))]), cmp.view.problem()
     wait_until(lambda: cmp.state == "running", 120)
     run_loop(1.5)  # warm-up: first snapshots, tiles and curves made
     d0, snaps0 = window.training.session.delivered, dict(cmp.snaps)
     t0 = time.perf_counter()
-    timer.start()
+    probe.start()
     run_loop(seconds)
-    timer.stop()
+    probe.stop()
     wall = time.perf_counter() - t0
     delivered = window.training.session.delivered - d0
     s0, s1 = snaps0[0], cmp.snaps[0]
     speed = (s1.samples_per_s * s1.elapsed - s0.samples_per_s * s0.elapsed) / max(s1.elapsed - s0.elapsed, 1e-9)
     cmp.view.stop_button.click()
     wait_until(lambda: cmp.state == "ended", 30)
-    p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99))
-    print(f"{name:11s} variants {n}  latency p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  max {max(lat):5.1f} ms  "
+    p50, p99, worst = probe.percentiles(50, 99, 100)
+    print(f"{name:11s} variants {n}  latency p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  max {worst:5.1f} ms  "
           f"variant snapshots {delivered / wall:5.1f}/s  trainer {speed:8.0f} samples/s per variant", flush=True)
     return p50, p99
 

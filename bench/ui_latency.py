@@ -36,6 +36,34 @@ CASES = ("xor", "digits_cnn")
 INTERVAL_MS = 10
 
 
+class LatencyProbe:
+    """How late the event loop serves a precise timer due every INTERVAL_MS: one lateness (ms) per tick."""
+
+    def __init__(self):
+        self.late: list[float] = []
+        self._last: float | None = None
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.setInterval(INTERVAL_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.late.append(max(0.0, (now - self._last) * 1000 - INTERVAL_MS))
+        self._last = now
+
+    def start(self) -> None:
+        self._last = None  # the time since the last stop is no lateness
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def percentiles(self, *qs: float) -> list[float]:
+        return [float(np.percentile(self.late, q)) if self.late else float("nan") for q in qs]
+
+
 def bare_loop(spec, data):
     """A plain torch training loop on one thread (the GUI worker uses one), as a person writes it:
     shuffle, slice, forward, loss, zero_grad, backward, step, and at each epoch's end the
@@ -111,19 +139,7 @@ def run_case(window, ctl, name: str, seconds: float, rounds: int) -> tuple[float
     spec.training.epochs = 100000  # we stop it ourselves
     window.document.reset(spec)
     QApplication.processEvents()
-    lat: list[float] = []
-    state = {"last": None}
-
-    def tick():
-        now = time.perf_counter()
-        if state["last"] is not None:
-            lat.append(max(0.0, (now - state["last"]) * 1000 - INTERVAL_MS))
-        state["last"] = now
-
-    timer = QTimer()
-    timer.setTimerType(Qt.PreciseTimer)
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(tick)
+    probe = LatencyProbe()
     bare = bare_loop(spec, datasets.load(spec.dataset))  # built first: importing torch here is no GUI work
     bare(0.3)  # warm-up
     ctl.train()
@@ -138,10 +154,9 @@ def run_case(window, ctl, name: str, seconds: float, rounds: int) -> tuple[float
     part = seconds / rounds
     for _ in range(rounds):
         (s0, e0), d0 = samples(), ctl.session.delivered
-        state["last"] = None
-        timer.start()
+        probe.start()
         run_loop(part)
-        timer.stop()
+        probe.stop()
         s1, e1 = samples()
         speeds.append((s1 - s0) / max(e1 - e0, 1e-9))
         delivered += ctl.session.delivered - d0
@@ -155,7 +170,7 @@ def run_case(window, ctl, name: str, seconds: float, rounds: int) -> tuple[float
         run_loop(0.3)  # a snapshot of the resumed run
     ctl.stop()
     wait_until(lambda: not ctl.model.active, 10)
-    p50, p99 = (float(np.percentile(lat, q)) for q in (50, 99)) if lat else (float("nan"),) * 2
+    p50, p99 = probe.percentiles(50, 99)
     speed, bare_speed, ratio = (float(np.median(v)) for v in (speeds, bares, ratios))
     print(f"{name:11s} latency p50 {p50:5.1f} ms  p99 {p99:5.1f} ms  trainer {speed:9.0f} samples/s  "
           f"bare {bare_speed:9.0f} samples/s (without validation {np.median(bares_nv):.0f})  snapshots {delivered}  "

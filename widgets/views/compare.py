@@ -171,6 +171,7 @@ class CompareView(QWidget):
     stop_requested = Signal()
     stop_variant_requested = Signal(int)
     use_variant_requested = Signal(int)
+    inspect_variant_requested = Signal(int)
     variant_selected = Signal(int)
     export_csv_requested = Signal()
     export_png_requested = Signal()
@@ -205,6 +206,9 @@ class CompareView(QWidget):
         self.stop_variant_button.setToolTip("Stop the selected variant; the others go on training")
         self.use_button = QPushButton("Use this variant", self)
         self.use_button.setToolTip("Make the selected variant the design (undoable), keeping its trained weights")
+        self.inspect_button = QPushButton("Inspect", self)
+        self.inspect_button.setToolTip("Show the selected variant in every view - boundary, neurons, confusion, "
+                                       "saliency... - as it is now (a click on a variant does it once training stops)")
         self.csv_button = QPushButton("CSV…", self)
         self.csv_button.setToolTip("Export the table as CSV")
         self.png_button = QPushButton("PNG…", self)
@@ -228,7 +232,7 @@ class CompareView(QWidget):
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.setSpacing(2)
         for group in ((self.train_button, self.pause_button, self.step_button, self.stop_button),
-                      (self.stop_variant_button, self.use_button, None, self.csv_button, self.png_button)):
+                      (self.stop_variant_button, self.inspect_button, self.use_button, None, self.csv_button, self.png_button)):
             row = QHBoxLayout()
             row.setContentsMargins(0, 0, 0, 0)
             for b in group:
@@ -249,6 +253,7 @@ class CompareView(QWidget):
         self.grid_scroll.setWidgetResizable(True)
         self.grid_hint = QLabel("Pick a setting and its values, then Train all: each variant appears here.", self.grid)
         self.grid_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.grid_hint.setWordWrap(True)  # a narrow dock must not cut the sentence
         self.grid_hint.setStyleSheet(f"color: {_TEXT};")
         self.grid_layout.addWidget(self.grid_hint, 0, 0)
 
@@ -358,6 +363,7 @@ class CompareView(QWidget):
         self.stop_button.clicked.connect(self.stop_requested.emit)
         self.stop_variant_button.clicked.connect(self._on_stop_variant_clicked)
         self.use_button.clicked.connect(self._on_use_clicked)
+        self.inspect_button.clicked.connect(self._on_inspect_clicked)
         self.csv_button.clicked.connect(self.export_csv_requested.emit)
         self.png_button.clicked.connect(self.export_png_requested.emit)
         self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
@@ -378,6 +384,8 @@ class CompareView(QWidget):
                 shown = f"{it['label']}  (now {cur:g})" if isinstance(cur, float) else f"{it['label']}  (now {cur})"
                 combo.addItem(shown, it["setting"])
             i = combo.findData(keep)
+            if i < 0 and k == 0:  # the first thing a course varies
+                i = combo.findData("training.lr")
             combo.setCurrentIndex(i if i >= 0 else 0)
             combo.blockSignals(False)
 
@@ -598,6 +606,12 @@ class CompareView(QWidget):
     def _on_use_clicked(self) -> None:
         if self.selected >= 0:
             self.use_variant_requested.emit(self.selected)
+        else:
+            self.show_problem("Select a variant first (click its picture or its row)")
+
+    def _on_inspect_clicked(self) -> None:
+        if self.selected >= 0:
+            self.inspect_variant_requested.emit(self.selected)
         else:
             self.show_problem("Select a variant first (click its picture or its row)")
 
