@@ -122,6 +122,7 @@ class GanTrainer(Trainer):
         self.scheduler = None
         self._gen = torch.Generator().manual_seed(t.seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(t.seed + 7)
+        self._probe_thread = None  # its probes run on the training thread (Trainer.close reads this)
         self._init_control()
         for k in GAN_HISTORY:
             self.history[k] = []

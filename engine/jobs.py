@@ -194,9 +194,16 @@ class AnalysisJobs:
         self.trainer.report()  # the boundary and every open view show the ablated network at once
 
     def _job_cost(self, cmd) -> None:
+        model = self.trainer.model
+        if hasattr(model, "discriminator"):  # a GAN (engine.gan.GanPair): each network on its own input
+            z = self.trainer.eval_noise[:COST_SAMPLES].numpy()
+            real = self.trainer.data.x_val[:COST_SAMPLES]
+            layers = {**A.layer_costs(model.generator, z), **A.layer_costs(model.discriminator, real)}
+            self._ready(cmd, {"layers": layers, "samples": len(z)})
+            return
         data = self.prober.data
         x = data.x_val[:COST_SAMPLES] if len(data.x_val) else data.x_train[:COST_SAMPLES]
-        self._ready(cmd, {"layers": A.layer_costs(self.trainer.model, x), "samples": len(x)})
+        self._ready(cmd, {"layers": A.layer_costs(model, x), "samples": len(x)})
 
     def _job_tsne(self, cmd) -> None:
         data, model = self.prober.data, self.trainer.model

@@ -228,6 +228,7 @@ def test_gan_iteration_steps_each_side_with_its_own_optimiser():
     tr.train_iteration()
     assert tr.d_opt.state[next(iter(tr.model.discriminator.parameters()))]["step"] == 3
     assert tr.g_opt.state[next(iter(tr.model.generator.parameters()))]["step"] == 2
+    tr.close()  # the worker closes every run so; a GAN's once raised and killed the worker at exit
 
 
 def test_gan_probe_heat_map_is_the_discriminator_probability():
