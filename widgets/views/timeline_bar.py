@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
 
 DEBOUNCE_MS = 120
+WIDE_PX = 560  # narrower than this: two rows
 _MUTED = "#80868b"
 
 
@@ -45,21 +46,22 @@ class TimelineBar(QWidget):
         self.slider.setPageStep(1)
         self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.label = QLabel(self)
-        self.label.setMinimumWidth(150)
         self.live_button = QPushButton("Back to now", self)
         self.live_button.setToolTip("Show the current model again in every view")
         self.fork_button = QPushButton("Fork from here", self)
         self.fork_button.setToolTip("Start a new run from the weights of the epoch shown, with the design's current "
                                     "settings (learning rate, optimiser...); its epochs are numbered on from there "
                                     "and this run stays in the curves as a faint line")
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(4, 0, 4, 0)
-        lay.setSpacing(6)
-        lay.addWidget(self.title)
-        lay.addWidget(self.slider, 1)
-        lay.addWidget(self.label)
-        lay.addWidget(self.live_button)
-        lay.addWidget(self.fork_button)
+        for button in (self.live_button, self.fork_button):
+            button.setStyleSheet("QPushButton { padding: 2px 8px; }")  # the style's 80 px minimum crowds a narrow dock
+        # one row in a wide dock; in a narrow one (a laptop's bottom dock) the slider gets a row of its
+        # own above the label and buttons, so it stays long enough to aim at an epoch
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 0, 4, 0)
+        self._grid.setHorizontalSpacing(6)
+        self._grid.setVerticalSpacing(0)
+        self._wide: bool | None = None
+        self._arrange(True)
 
         self.slider.valueChanged.connect(self._on_slider_value_changed)
         self.live_button.clicked.connect(self._on_live_button_clicked)
@@ -127,6 +129,33 @@ class TimelineBar(QWidget):
         return int(np.abs(self._epochs - int(epoch)).argmin())
 
     # ---- internals ----------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._arrange(event.size().width() >= WIDE_PX)
+
+    def _arrange(self, wide: bool) -> None:
+        if wide == self._wide:
+            return
+        self._wide = wide
+        if hasattr(self, "_epochs"):
+            self._update()
+        g = self._grid
+        for w in (self.title, self.slider, self.label, self.live_button, self.fork_button):
+            g.removeWidget(w)
+        for col in range(6):
+            g.setColumnStretch(col, 0)
+        if wide:
+            for col, w in enumerate((self.title, self.slider, self.label, self.live_button, self.fork_button)):
+                g.addWidget(w, 0, col)
+            g.setColumnStretch(1, 1)
+        else:
+            g.addWidget(self.title, 0, 0)
+            g.addWidget(self.slider, 0, 1, 1, 4)
+            g.addWidget(self.label, 1, 0, 1, 2)
+            g.addWidget(self.live_button, 1, 3)
+            g.addWidget(self.fork_button, 1, 4)
+            g.setColumnStretch(2, 1)
+
     def _update(self) -> None:
         have = len(self._epochs) > 0
         usable = self._interactive and len(self._epochs) > 1
@@ -134,7 +163,8 @@ class TimelineBar(QWidget):
         self.fork_button.setEnabled(self._interactive and have)
         self.live_button.setEnabled(self._showing is not None)
         if self._showing is not None:
-            self.label.setText(f"<b>Showing epoch {self._showing} of {self._now}</b>")
+            # a narrow dock has room for the short form beside the buttons
+            self.label.setText(f"<b>{'Showing epoch' if self._wide else 'Epoch'} {self._showing} of {self._now}</b>")
         elif not have:
             self.label.setText(f"<span style='color:{_MUTED}'>no checkpoints yet</span>")
         elif not self._interactive:
