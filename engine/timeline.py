@@ -21,18 +21,25 @@ import numpy as np
 
 BUDGET_MB = 200  # the timeline's memory per run, stated in the window's timeline tooltip
 BUDGET_BYTES = BUDGET_MB * 1024 * 1024
+# a slider has no use for more positions, and every snapshot carries the list of epochs: a long run of
+# a small model (xor for 100 000 epochs) thins out at this count long before it reaches the budget
+MAX_CHECKPOINTS = 1000
+ARRAY_OVERHEAD = 128  # bytes of Python and numpy bookkeeping per array, beyond its data
 
 
 def state_bytes(state: dict[str, np.ndarray]) -> int:
-    return int(sum(np.asarray(v).nbytes for v in state.values()))
+    """The memory a checkpoint takes: its arrays' data and their bookkeeping."""
+    return int(sum(np.asarray(v).nbytes + ARRAY_OVERHEAD for v in state.values()))
 
 
 class Timeline:
     """Checkpoints by epoch; ``add`` keeps them under ``budget`` bytes. Thread-safe (the training
     thread adds, the probe thread reads ``epochs`` for the snapshot it sends)."""
 
-    def __init__(self, budget: int = BUDGET_BYTES):
+    def __init__(self, budget: int = BUDGET_BYTES, max_count: int = MAX_CHECKPOINTS):
         self.budget = int(budget)
+        self.max_count = max(2, int(max_count))
+        self._summary: dict | None = None  # made once per change: snapshots ask for it often
         self.stride = 1
         self._first: int | None = None
         self._items: dict[int, dict[str, np.ndarray]] = {}  # epoch -> state, in epoch order
@@ -54,6 +61,7 @@ class Timeline:
             self._items[epoch] = state
             self._bytes[epoch] = state_bytes(state)
             self._thin()
+            self._summary = None
 
     def _on_grid(self, epoch: int) -> bool:
         return (epoch - self._first) % self.stride == 0
@@ -64,7 +72,7 @@ class Timeline:
 
     def _thin(self) -> None:
         latest = max(self._items)
-        while sum(self._bytes.values()) > self.budget:
+        while sum(self._bytes.values()) > self.budget or len(self._items) > self.max_count:
             kept = [e for e in self._items if e not in (self._first, latest)]
             if not kept:  # only the first and the latest are left and they do not fit: the latest wins
                 if self._first != latest and self._first in self._items:
@@ -104,8 +112,10 @@ class Timeline:
     def summary(self) -> dict:
         """What a snapshot tells the GUI: the epochs, the bytes used and the budget (plain data)."""
         with self._lock:
-            return {"epochs": np.array(sorted(self._items), dtype=np.int64), "bytes": int(sum(self._bytes.values())),
-                    "budget": self.budget}
+            if self._summary is None:
+                self._summary = {"epochs": np.array(sorted(self._items), dtype=np.int64),
+                                 "bytes": int(sum(self._bytes.values())), "budget": self.budget}
+            return dict(self._summary)
 
 
 class LatestOnly:

@@ -40,6 +40,17 @@ def test_a_big_model_over_many_epochs_stays_in_budget_keeps_first_latest_and_an_
         assert tl.get(int(e))["layers.big.weight"][0] == float(e)
 
 
+def test_a_long_run_of_a_small_model_keeps_at_most_max_count_evenly_spread():
+    tl = Timeline(max_count=50)
+    tiny = {"w": np.zeros(8, np.float32)}
+    for epoch in range(0, 5000):
+        tl.add(epoch, tiny)
+        assert len(tl.epochs()) <= 50
+    epochs = tl.epochs()
+    assert epochs[0] == 0 and epochs[-1] == 4999 and len(epochs) >= 25
+    assert len(set(np.diff(epochs[:-1]).tolist())) == 1
+
+
 def test_a_checkpoint_bigger_than_the_budget_keeps_only_the_latest():
     tl = Timeline(budget=3 * MB)
     for epoch in range(5):
