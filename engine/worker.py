@@ -114,9 +114,9 @@ class RunHost:
 
     def _apply(self, cmd) -> None:
         tr = self.trainer
-        if isinstance(cmd, (P.ShowEpoch, P.FetchCheckpoint)) or self.timeline is not None and isinstance(cmd, P.Control):
-            if self._apply_timeline(cmd):
-                return
+        timeline_cmd = (P.ShowEpoch, P.FetchCheckpoint) + ((P.Control, P.Refresh) if self.timeline is not None else ())
+        if isinstance(cmd, timeline_cmd) and self._apply_timeline(cmd):
+            return
         if isinstance(cmd, P.Control):
             {"pause": tr.pause, "resume": tr.resume, "step": tr.step_once, "stop": tr.stop}[cmd.action]()
         elif isinstance(cmd, P.SetHyper):
@@ -141,10 +141,10 @@ class RunHost:
             tr.call_soon(lambda: self._decode(cmd.points))
 
     def _apply_timeline(self, cmd) -> bool:
-        """ShowEpoch / FetchCheckpoint (True: handled); a Control also ends the look back (False)."""
+        """ShowEpoch / FetchCheckpoint (True: handled); Refresh, resume and step also end the look back (False)."""
         tl = self.timeline
-        if isinstance(cmd, P.Control):
-            if cmd.action in ("resume", "step"):
+        if isinstance(cmd, (P.Control, P.Refresh)):
+            if isinstance(cmd, P.Refresh) or cmd.action in ("resume", "step"):
                 tl.forget_showing()
             return False
         if isinstance(cmd, P.ShowEpoch):
