@@ -94,6 +94,7 @@ class RunSession(QObject):
     analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
     kernel_lab_ready = Signal(object)  # engine.protocol.KernelLabResult
     decoded = Signal(object)  # engine.protocol.Decoded
+    checkpoint_ready = Signal(object)  # engine.protocol.Checkpoint (the training timeline, app.timeline)
     # comparisons (app.compare): ComparisonStarted / ComparisonEnded / ComparisonFailed / VariantWeights
     comparison_event = Signal(object)
     variant_snapshot = Signal(int, int, object)  # comparison (run) id, variant index, its latest Snapshot
@@ -189,17 +190,19 @@ class RunSession(QObject):
     # ---- commands (GUI thread) ----------------------------------------------------------------
     def start_run(self, spec_json: str, *, device: str | None = None, paused: bool = False,
                   view_options: dict | None = None, initial_state: dict | None = None, threads: int = 1,
-                  max_rate: float = 10.0, keep_from: dict | None = None, keep_from_spec: str = "") -> int:
+                  max_rate: float = 10.0, keep_from: dict | None = None, keep_from_spec: str = "",
+                  start_epoch: int = 0) -> int:
         """Start a new run in the worker (starting the worker if needed); returns its id.
 
         ``keep_from``: the numpy weights of a run of the design ``keep_from_spec`` (JSON) - the new
-        model keeps what fits (engine.weight_transfer), and RunStarted.kept says what."""
+        model keeps what fits (engine.weight_transfer), and RunStarted.kept says what. ``start_epoch``:
+        a fork's epochs are numbered on from this one (app.timeline)."""
         self.start_worker()
         run_id = next(self._ids)
         self.open.add(run_id)
         self.training.add(run_id)
         self.send(P.StartRun(run_id, spec_json, device, paused, threads, max_rate, dict(view_options or {}),
-                             initial_state, keep_from, keep_from_spec))
+                             initial_state, keep_from, keep_from_spec, start_epoch=int(start_epoch)))
         return run_id
 
     def start_comparison(self, spec_json: str, *, device: str | None = None, threads: int = 1,
@@ -307,6 +310,9 @@ class RunSession(QObject):
                 self.analysis_event.emit(event)
         elif isinstance(event, P.Decoded):
             self.decoded.emit(event)
+        elif isinstance(event, P.Checkpoint):
+            if event.run_id in self.open:
+                self.checkpoint_ready.emit(event)
         elif isinstance(event, P.VariantSnapshot):
             if event.run_id in self.open:
                 self.delivered += 1

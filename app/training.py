@@ -21,6 +21,7 @@ from app.presenters_health import DistributionsPresenter, GradientsPresenter, He
 from app.presenters_sequence import SequencePresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
 from app.session import RunSession
+from app.timeline import TimelineController
 from app.view_options import ViewOptionsTracker
 from engine import protocol as P
 from engine import spec as S
@@ -74,6 +75,7 @@ class TrainingController(QObject):
         self.scheduler = RenderScheduler(self.model, self.presenters, self)
         self.analysis = AnalysisController(self)
         self.generative = install_generative(self)  # autoencoder and GAN views (app.presenters_generative)
+        self.timeline = TimelineController(self)  # look back at any epoch, fork from there (app.timeline)
         self._connect()
         self._on_model_state("idle")
         self.options.update()
@@ -223,7 +225,7 @@ class TrainingController(QObject):
         if self.model.run is not None:
             self.session.close_run(self.model.run.run_id)
 
-    def _start(self, paused: bool, keep_from: tuple[dict, str] | None = None) -> None:
+    def _start(self, paused: bool, keep_from: tuple[dict, str] | None = None, start_epoch: int = 0) -> None:
         """Start a new run of the document's design; ``keep_from`` = (numpy weights, their design's
         JSON): the new model keeps what fits of them (engine.weight_transfer)."""
         w = self.w
@@ -249,7 +251,7 @@ class TrainingController(QObject):
         state = pending[1] if pending is not None and pending[0] == structure_key(spec) else None
         run_id = self.session.start_run(S.dumps(spec), device=device, paused=paused,
                                         view_options=self.model.view_options, initial_state=state,
-                                        keep_from=keep_state, keep_from_spec=old_json)
+                                        keep_from=keep_state, keep_from_spec=old_json, start_epoch=start_epoch)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
         cap, slow = self.toolbar.pace()
         if cap or slow:  # applied as soon as the worker has built the run

@@ -47,6 +47,11 @@ class Snapshot:
     # carried (the probes' caches did not recompute them): the receiver keeps its copies, which
     # spares pickling them again and lets a view skip redrawing an unchanged object
     same: tuple[str, ...] = ()
+    # the training timeline (engine.timeline): ``at_epoch`` >= 0 marks a snapshot whose extras show
+    # the model as it was at that epoch (an answer to ShowEpoch); ``timeline`` is the run's
+    # checkpoints: {"epochs": int64 array, "bytes": used, "budget": bytes}
+    at_epoch: int = -1
+    timeline: dict | None = None
 
 
 def leave_out_unchanged(snap: Snapshot, sent: dict[str, Any]) -> Snapshot:
@@ -121,6 +126,7 @@ class StartRun:
     # (engine.weight_transfer) and RunStarted.kept says what
     keep_from: dict | None = None
     keep_from_spec: str = ""
+    start_epoch: int = 0  # a fork (FetchCheckpoint): its epochs are numbered on from this one
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,23 @@ class FetchWeights:
     """Ask for the run's current weights as numpy arrays; answered by Weights."""
 
     run_id: int
+
+
+@dataclass(frozen=True)
+class ShowEpoch:
+    """Show the model as it was at ``epoch`` (the nearest checkpoint of engine.timeline): answered by a
+    Snapshot with ``at_epoch`` set, while the run is paused or has ended; ``epoch`` < 0: back to now."""
+
+    run_id: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class FetchCheckpoint:
+    """Ask for the weights the run had at ``epoch`` (the nearest checkpoint); answered by Checkpoint."""
+
+    run_id: int
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -332,6 +355,16 @@ class Weights:
     run_id: int
     step: int
     state: dict
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Answer to FetchCheckpoint: the numpy state at ``epoch`` (None and ``error`` when there is none)."""
+
+    run_id: int
+    epoch: int
+    state: dict | None
+    error: str = ""
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,7 @@ class Trainer:
         self.last_snapshot: Snapshot | None = None
         self.last_mae = math.nan
         self.on_report: Callable[[int], None] | None = None  # training thread, at each snapshot: (epoch)
+        self.on_epoch_end: Callable[[], None] | None = None  # training thread, after each epoch (engine.timeline_host)
         self.ended = ""  # the final state once run() has returned: finished | stopped | diverged
         # work other threads hand to the training thread (probes, exports, weight copies): run
         # between batches, while paused, or after the run, so it never sees a half-done step
@@ -409,6 +410,8 @@ class Trainer:
                 if self.scheduler is not None:
                     self.scheduler.step()
                 self._remember_good()
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end()
             if self._stop.is_set():
                 state, self.stop_reason = "stopped", "stopped by the user"
             else:

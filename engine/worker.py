@@ -92,6 +92,7 @@ class RunHost:
         self.prober = None
         self.jobs = None  # engine.jobs.AnalysisJobs, with the trainer
         self._sent: dict = {}  # the extras of the last snapshot sent (engine.protocol.Snapshot.same)
+        self.timeline = None  # engine.timeline_host.RunTimeline: the weights at every epoch
         self.thread = threading.Thread(target=self._main, name=f"run-{cmd.run_id}", daemon=True)
 
     # ---- command side (the worker's command loop) -------------------------------------------
@@ -113,6 +114,9 @@ class RunHost:
 
     def _apply(self, cmd) -> None:
         tr = self.trainer
+        timeline_cmd = (P.ShowEpoch, P.FetchCheckpoint) + ((P.Control, P.Refresh) if self.timeline is not None else ())
+        if isinstance(cmd, timeline_cmd) and self._apply_timeline(cmd):
+            return
         if isinstance(cmd, P.Control):
             {"pause": tr.pause, "resume": tr.resume, "step": tr.step_once, "stop": tr.stop}[cmd.action]()
         elif isinstance(cmd, P.SetHyper):
@@ -121,7 +125,7 @@ class RunHost:
             tr.set_pace(cmd.epochs_per_s, cmd.slow_motion)
         elif isinstance(cmd, P.SetViewOptions):
             self.prober.options = dict(cmd.options)  # replaced, never mutated: the trainer reads it
-            if tr.ended or tr.paused:
+            if (tr.ended or tr.paused) and not (self.timeline is not None and self.timeline.refresh()):
                 tr.call_soon(tr.report)  # no snapshot would come otherwise
         elif isinstance(cmd, P.Refresh):
             tr.call_soon(tr.report)
@@ -135,6 +139,22 @@ class RunHost:
             self.jobs.handle(cmd)
         elif isinstance(cmd, P.DecodeLatent):
             tr.call_soon(lambda: self._decode(cmd.points))
+
+    def _apply_timeline(self, cmd) -> bool:
+        """ShowEpoch / FetchCheckpoint (True: handled); Refresh, resume and step also end the look back (False)."""
+        tl = self.timeline
+        if isinstance(cmd, (P.Control, P.Refresh)):
+            if isinstance(cmd, P.Refresh) or cmd.action in ("resume", "step"):
+                tl.forget_showing()
+            return False
+        if isinstance(cmd, P.ShowEpoch):
+            if tl is not None:
+                tl.show(cmd.epoch)
+        elif tl is not None:
+            self._send(tl.checkpoint(cmd.epoch))
+        else:
+            self._send(P.Checkpoint(self.run_id, cmd.epoch, None, "this kind of run keeps no timeline"))
+        return True
 
     def _decode(self, points) -> None:
         decode = getattr(self.prober, "decode_points", None)  # autoencoder runs only
@@ -163,7 +183,10 @@ class RunHost:
             if trainer is None:
                 return
             result = trainer.run_with_cpu_fallback(lambda m: self._send(P.Notice(self.run_id, m)))
-            self._send(P.RunEnded(self.run_id, result, trainer.last_snapshot))
+            final = trainer.last_snapshot
+            if self.timeline is not None and final is not None:
+                final = self.timeline.annotate(final)
+            self._send(P.RunEnded(self.run_id, result, final))
             trainer.serve_tasks(self._closed)
         except LoadCancelled:
             pass  # the GUI closed the run while its data was read: nobody is waiting for it
@@ -202,6 +225,10 @@ class RunHost:
         trainer, prober = make_trainer(spec, data, device=cmd.device, probe=Prober(data, spec.training.loss, cmd.view_options),
                                        probe_options=cmd.view_options, model=model, max_rate=cmd.max_rate,
                                        on_snapshot=self._on_snapshot, probes_beside=True)
+        if cmd.start_epoch:  # a fork: the epochs go on from the checkpoint's, as many as the design says
+            trainer.epoch = int(cmd.start_epoch)
+            trainer.spec.training.epochs += int(cmd.start_epoch)
+        timeline = self._make_timeline(trainer, prober)
         if cmd.paused:
             trainer.pause()
             trainer.step_once()
@@ -212,11 +239,22 @@ class RunHost:
         with self._lock:
             if self._closed.is_set():
                 return None
-            self.trainer, self.prober, self.jobs = trainer, prober, jobs
+            self.trainer, self.prober, self.jobs, self.timeline = trainer, prober, jobs, timeline
             pending, self._pending = self._pending, []
         for c in pending:  # in the order they were sent
             self._apply(c)
         return trainer
+
+    def _make_timeline(self, trainer, prober):
+        from engine.timeline_host import RunTimeline, can_record
+
+        if not can_record(trainer, prober):
+            return None
+        timeline = RunTimeline(self.run_id, trainer, prober, self._on_snapshot, self._send)
+        timeline.record()  # the weights it starts from: epoch 0, or a fork's first epoch
+        trainer.on_epoch_end = timeline.record
+        self.timeline = timeline  # before the first snapshot, which tells the GUI the checkpoints
+        return timeline
 
     def _on_load_progress(self, done: int, total: int) -> bool:
         """Reports a long read at most 10 times a second; False (stop reading) once the run is closed."""
@@ -228,6 +266,8 @@ class RunHost:
 
     def _on_snapshot(self, snap: P.Snapshot) -> None:
         # the probes return their cached arrays while nothing changed: send those as names only
+        if self.timeline is not None and snap.timeline is None:
+            snap = self.timeline.annotate(snap)
         sent, self._sent = self._sent, dict(snap.extras)
         self._send(P.SnapshotReady(self.run_id, P.leave_out_unchanged(snap, sent)))
 

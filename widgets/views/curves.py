@@ -229,6 +229,15 @@ class CurvesView(QWidget):
         self.legend.addItem(self.curves["train_loss"], "train")
         self.legend.addItem(self.curves["val_loss"], "validation")
         self._previous_in_legend = False
+        self._previous_label = "previous run"
+        self._marker_epoch: float | None = None
+        # the epoch the other views show when the timeline looks back (app.timeline); hidden when live
+        self.markers = [pg.InfiniteLine(angle=90, movable=False, pen=_pen("#5f6368", 1.0, dashed=True))
+                        for _plot in (self.loss_plot, self.acc_plot)]
+        for plot, marker in zip((self.loss_plot, self.acc_plot), self.markers, strict=True):
+            marker.setZValue(6)
+            marker.hide()
+            plot.addItem(marker, ignoreBounds=True)
 
         top = QHBoxLayout()
         top.setContentsMargins(4, 0, 4, 0)
@@ -240,6 +249,7 @@ class CurvesView(QWidget):
         lay.setSpacing(2)
         lay.addLayout(top)
         lay.addWidget(self.graphics, 1)
+        self._layout = lay
 
         self.log_check.toggled.connect(self._on_log_check_toggled)
         self.export_button.clicked.connect(self._on_export_button_clicked)
@@ -269,6 +279,35 @@ class CurvesView(QWidget):
 
     def series_names(self) -> tuple[str, str]:
         return tuple(self.legend.getLabel(self.curves[k]).text for k in ("train_loss", "val_loss"))
+
+    def add_footer(self, widget: QWidget) -> None:
+        """Put ``widget`` (e.g. the training timeline) in a row under the plots."""
+        self._layout.addWidget(widget)
+
+    def set_marker(self, epoch: float | None) -> None:
+        """A vertical line at ``epoch`` on both plots (the epoch the other views show); None hides it."""
+        self._marker_epoch = None if epoch is None else float(epoch)
+        for marker in self.markers:
+            if epoch is None:
+                marker.hide()
+            else:
+                marker.setValue(float(epoch))
+                marker.show()
+
+    def marker_epoch(self) -> float | None:
+        return self._marker_epoch
+
+    def set_previous_label(self, text: str) -> None:
+        """Name the faint line of the previous run (e.g. "before fork")."""
+        self._previous_label = text
+        if self._previous_in_legend:
+            label = self.legend.getLabel(self.prev_curves["train_loss"])
+            if label is not None and label.text != text:
+                label.setText(text)
+
+    def previous_history(self) -> dict[str, np.ndarray] | None:
+        """The faint line's history (copies), or None."""
+        return None if self._previous is None else {k: v.copy() for k, v in self._previous.items()}
 
     def set_live(self, live: bool) -> None:
         """While a run trains, lines are drawn without antialiasing (half the paint time of this view:
@@ -300,7 +339,7 @@ class CurvesView(QWidget):
             self._previous = self._history
             self._draw(self.prev_curves, self._previous)
             if not self._previous_in_legend:
-                self.legend.addItem(self.prev_curves["train_loss"], "previous run")
+                self.legend.addItem(self.prev_curves["train_loss"], self._previous_label)
                 self._previous_in_legend = True
         self._history = normalise_history({})
         self._draw(self.curves, self._history)
