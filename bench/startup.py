@@ -11,6 +11,11 @@ whole window - every dock's view and presenter - was built; those times are prin
 with ``--trainer`` the time until the trainer process has loaded torch.
 
     python bench/startup.py [--runs 5] [--display :99] [--importtime /tmp/imports.txt] [--trainer]
+                            [--script FILE --only-window]
+
+``--script`` starts another program in place of main.py (e.g. an older checkout's, or a bare
+QMainWindow titled "Neural Playground" for the floor of this machine); ``--only-window`` stops at
+the window mapped, for programs that write no NP_STARTUP_LOG.
 
 Target (issue 14): median < 1 s to the window mapped.
 """
@@ -76,15 +81,19 @@ def read_log(path: str) -> dict[str, tuple[float, float]]:
 
 
 def one_run(display: str, extra_args: list[str], timeout: float = 30.0, stderr=subprocess.DEVNULL,
-            wait_for: tuple[str, ...] = ("built",)) -> dict[str, tuple[float, float]]:
+            wait_for: tuple[str, ...] = ("built",), script: str = os.path.join(ROOT, "main.py")
+            ) -> dict[str, tuple[float, float]]:
     """{"mapped": (wall s, app CPU s), and for each event the app logged, the same} for one start."""
     home = tempfile.mkdtemp(prefix="np-startup-")
     log = os.path.join(home, "startup.log")
     env = dict(os.environ, DISPLAY=display, HOME=home, XDG_CONFIG_HOME=home, NP_SETTINGS_ORG="np-startup-bench",
                NP_STARTUP_LOG=log)
     env.pop("QT_QPA_PLATFORM", None)
+    # a user's second start finds the modules compiled (__pycache__, written by the first, uncounted run);
+    # with PYTHONDONTWRITEBYTECODE set every start compiled ~70 of ours again (~0.2 s)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()  # CLOCK_MONOTONIC on Linux: the same clock as the app's perf_counter
-    proc = subprocess.Popen([sys.executable, *extra_args, os.path.join(ROOT, "main.py")], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, *extra_args, script], cwd=os.path.dirname(os.path.abspath(script)), env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr,
                             start_new_session=True)  # its own process group: the worker it spawns goes too
     out: dict[str, tuple[float, float]] = {}
@@ -119,18 +128,21 @@ def main() -> int:
     ap.add_argument("--display", help="an X display to use instead of starting Xvfb")
     ap.add_argument("--importtime", metavar="FILE", help="also write python -X importtime of one run here")
     ap.add_argument("--trainer", action="store_true", help="also wait for the trainer process to have loaded torch")
+    ap.add_argument("--script", default=os.path.join(ROOT, "main.py"), help="the program to start (default: main.py)")
+    ap.add_argument("--only-window", action="store_true", help="stop at the window mapped (no NP_STARTUP_LOG)")
     args = ap.parse_args()
-    wait_for = ("built", "trainer") if args.trainer else ("built",)
+    wait_for = () if args.only_window else ("built", "trainer") if args.trainer else ("built",)
     xvfb = None
     display = args.display
     if display is None:
         xvfb, display = start_xvfb()
     try:
-        one_run(display, [], wait_for=wait_for)  # not counted: fills the OS file cache once, as any second start finds it
-        runs = [one_run(display, [], wait_for=wait_for) for _ in range(args.runs)]
+        # not counted: fills the OS file cache (and __pycache__) once, as any second start finds them
+        one_run(display, [], wait_for=wait_for, script=args.script)
+        runs = [one_run(display, [], wait_for=wait_for, script=args.script) for _ in range(args.runs)]
         if args.importtime:
             with open(args.importtime, "wb") as fh:  # -X importtime writes to stderr
-                one_run(display, ["-X", "importtime"], stderr=fh, wait_for=wait_for)
+                one_run(display, ["-X", "importtime"], stderr=fh, wait_for=wait_for, script=args.script)
     finally:
         if xvfb is not None:
             xvfb.terminate()
@@ -139,7 +151,8 @@ def main() -> int:
     print("runs (wall s / app CPU s): " + "  ".join(f"{w:.3f}/{c:.2f}" for w, c in times))
     print(f"load average {os.getloadavg()[0]:.2f} (2 cores: above ~1 other work competed with the app)")
     print(f"startup_median_s {statistics.median(w for w, _ in times):.3f} cpu_median_s "
-          f"{statistics.median(c for _, c in times):.2f} (exec to window mapped, {args.runs} runs, display {display})")
+          f"{statistics.median(c for _, c in times):.2f} (exec to window mapped, {args.runs} runs, display {display}, "
+          f"{os.path.relpath(args.script, ROOT)})")
     for event, what in (("first_frame", "first frame drawn"), ("built", "whole window built: every view and presenter"),
                         ("trainer", "trainer process has loaded torch")):
         got = [r[event] for r in runs if event in r]
