@@ -144,6 +144,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self._built = False
         self._in_step = False
         self._layout_restored = False
+        self._restored_state: QByteArray | None = None  # the saved dock layout, once applied
         self._build_timer = QTimer(self)  # a child: it dies with the window, and so does the building
         self._build_timer.setSingleShot(True)
         self._build_timer.setInterval(0)
@@ -224,7 +225,11 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if not self._built:
             self._built = True
             self._build_timer.stop()
-            if not self._layout_restored:  # features' late docks came to their groups' fronts: undo that
+            if self._restored_state is not None:
+                # the steps after the first frame placed, showed and hid docks by the data's plan: the user's
+                # layout wins, as when everything was built before it was restored
+                self.restoreState(self._restored_state, LAYOUT_VERSION)
+            else:  # features' late docks came to their groups' fronts: undo that
                 for name in list(self._fronts):
                     self.docks[name].raise_()
             self.startup_times["built"] = (time.perf_counter(), time.process_time())
@@ -478,8 +483,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, LAYOUT_VERSION)
+        if isinstance(state, QByteArray) and not state.isEmpty() and self.restoreState(state, LAYOUT_VERSION):
+            self._restored_state = state
         size = self.settings.value("window/size")
         if isinstance(size, QSize) and size.isValid() and not self.isMaximized():
             # restoring the docks' sizes grows the window until it is laid out: size it once shown
