@@ -210,7 +210,14 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if self._built:
             step()
         else:
-            self._steps.append(step)
+            self._steps.append(lambda: self._run_feature_step(step))
+
+    def _run_feature_step(self, step: Callable[[], None]) -> None:
+        step()
+        if self._restored_state is not None:
+            # the feature placed, showed and hid docks by the data's plan: the user's saved layout wins, as when
+            # everything was built before it was restored - at once, before the window paints again
+            self.restoreState(self._restored_state, LAYOUT_VERSION)
 
     def is_built(self) -> bool:
         """True once every view and presenter exists."""
@@ -225,11 +232,7 @@ class MainWindow(FileOpsMixin, QMainWindow):
         if not self._built:
             self._built = True
             self._build_timer.stop()
-            if self._restored_state is not None:
-                # the steps after the first frame placed, showed and hid docks by the data's plan: the user's
-                # layout wins, as when everything was built before it was restored
-                self.restoreState(self._restored_state, LAYOUT_VERSION)
-            else:  # features' late docks came to their groups' fronts: undo that
+            if self._restored_state is None:  # features' late docks came to their groups' fronts: undo that
                 for name in list(self._fronts):
                     self.docks[name].raise_()
             self.startup_times["built"] = (time.perf_counter(), time.process_time())
