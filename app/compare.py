@@ -35,7 +35,6 @@ from engine.variants import (
     summarize,
     sweepable_settings,
 )
-from widgets.views.compare import CompareView
 
 TICK_MS = 50
 INSPECT_DOCKS = ("boundary_dock",)  # brought forward when a variant is inspected (those the data has)
@@ -92,9 +91,9 @@ class CompareController(QObject):
         window.compare = self
         self.training = window.training
         self.session = self.training.session
-        self.view = CompareView()
+        self.view = None  # built after the first frame (MainWindow.later)
         # in front of the Curves dock when shown: it draws every variant's curves itself
-        self.dock = window.add_dock(self.view, "Compare", Qt.BottomDockWidgetArea, "compare_dock",
+        self.dock = window.add_dock(None, "Compare", Qt.BottomDockWidgetArea, "compare_dock",
                                     tabify_with="curves_dock")
         self.dock.hide()
         self.action = QAction("Compare", window)
@@ -121,8 +120,14 @@ class CompareController(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
+        window.later(self._build_view)
 
-        v = self.view
+    def _build_view(self) -> None:
+        from widgets.views.compare import CompareView  # pyqtgraph
+
+        window = self.w
+        v = self.view = CompareView()
+        window.set_dock_widget(self.dock, v)
         v.train_requested.connect(self.train_all)
         v.pause_requested.connect(self.pause)
         v.step_requested.connect(lambda: self._control("step"))
@@ -141,6 +146,7 @@ class CompareController(QObject):
 
     def show(self) -> None:
         """Bring the dock forward with room for its grid, curves and table (the canvas gives way)."""
+        self.w.finish_building()
         first = not self.dock.isVisible()
         self.dock.show()
         self.dock.raise_()
@@ -181,6 +187,7 @@ class CompareController(QObject):
     def train_all(self, axes: list[tuple[str, str]] | None = None) -> bool:
         """Check the sweep, save it with the design and train every variant; False (and the reason shown) if not."""
         w = self.w
+        w.finish_building()
         try:
             sweep = self.sweep_from(self.view.axes() if axes is None else axes)
         except ValueError as exc:

@@ -107,8 +107,11 @@ def main(argv: list[str]) -> int:
     from app.main_window import MainWindow
     from app.training import TrainingController
 
-    win = MainWindow(spec, restore=not args.screenshot,
+    # lazy: the window shows with the editor and placeholder docks; the views follow after the first frame
+    win = MainWindow(spec, restore=not args.screenshot, lazy=True,
                      features=(TrainingController, LessonsController, KernelLabController, CompareController))
+    if os.environ.get("NP_STARTUP_LOG"):
+        _log_startup(win, os.environ["NP_STARTUP_LOG"])
     if spec is not None:
         win.document.reset(spec, args.design)
         win.add_recent(args.design)
@@ -122,6 +125,23 @@ def main(argv: list[str]) -> int:
         win.engine.wait(5.0)  # let a half-finished torch import end before the interpreter does
     _destroy_window(app, win)
     return code
+
+
+def _log_startup(win, path: str) -> None:
+    """For bench/startup.py: append "event perf_counter cpu_seconds" lines when the first frame was
+    drawn, the whole window was built and (with training) the trainer process has loaded torch."""
+    def write(event: str, times: tuple[float, float]) -> None:
+        with open(path, "a") as fh:
+            fh.write(f"{event} {times[0]:.4f} {times[1]:.4f}\n")
+
+    def on_built() -> None:
+        for event, times in win.startup_times.items():
+            write(event, times)
+
+    win.built.connect(on_built)
+    training = getattr(win, "training", None)
+    if training is not None:
+        training.session.worker_ready.connect(lambda *_a: write("trainer", (time.perf_counter(), time.process_time())))
 
 
 def _destroy_window(app, win) -> None:

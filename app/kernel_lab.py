@@ -13,7 +13,6 @@ from PySide6.QtCore import QObject, Qt
 
 from engine import kernel_lab as K
 from engine import protocol as P
-from widgets.views.kernel_lab import KernelLabView
 
 
 class KernelLabController(QObject):
@@ -24,14 +23,21 @@ class KernelLabController(QObject):
         self.w = window
         window.kernel_lab = self
         self.session = window.training.session
-        self.view = KernelLabView()
-        self.view.set_presets(list(K.PRESETS))
-        self.dock = window.add_dock(self.view, "Kernel lab", Qt.BottomDockWidgetArea, "kernel_lab_dock",
+        self.view = None  # built after the first frame (MainWindow.later)
+        self.dock = window.add_dock(None, "Kernel lab", Qt.BottomDockWidgetArea, "kernel_lab_dock",
                                     tabify_with="saliency_dock")
         self._ids = itertools.count(1)
         self._pending = 0
         self._args: dict | None = None
         self.last: P.KernelLabResult | None = None
+        window.later(self._build_view)
+
+    def _build_view(self) -> None:
+        from widgets.views.kernel_lab import KernelLabView  # widgets.views: pyqtgraph
+
+        self.view = KernelLabView()
+        self.view.set_presets(list(K.PRESETS))
+        self.w.set_dock_widget(self.dock, self.view)
         self.view.changed.connect(self._on_view_changed)
         self.view.preset_chosen.connect(self.load_preset)
         self.view.position_changed.connect(self._on_view_position_changed)
@@ -40,6 +46,8 @@ class KernelLabController(QObject):
         self.load_preset("worked: 6x6 vertical edge")
 
     def load_preset(self, name: str) -> None:
+        if self.view is None:
+            self.w.finish_building()
         preset = dict(K.PRESETS[name], name=name)
         self.view.load(preset)  # emits changed -> request
 

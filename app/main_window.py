@@ -7,22 +7,34 @@ Extending (e.g. a training toolbar and plot docks): pass ``features=[SomeControl
 is called with the window and can use ``self.menus[name]``, ``self.actions[name]``,
 ``add_dock(widget, title, area, name, tabify_with)`` and ``add_toolbar(title)``. Features run
 before ``restore_layout()``, so their docks come back where the user left them.
+
+Start-up (issue 14): with ``lazy=True`` (what ``python main.py`` does) the window shows with the
+editor, menus, toolbars and every dock in place, the view docks holding light placeholders;
+pyqtgraph, the views and the features' presenters are built after the first frame, one small
+step per event-loop turn (``later(fn)`` queues a step). ``finish_building()`` does the rest at
+once - anything that needs a view (Train, a kernel-lab preset) calls it first. Without
+``lazy`` (tests, scripts) the window is complete when the constructor returns.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from app.document import Document, copy_payload, parse_payload
 from app.engine_loader import EngineLoader, TaskRunner
 from app.file_ops import FileOpsMixin, startup_spec
-from app.presenters_sequence import add_sequence_docks, raise_views_for
+from app.presenters_sequence import DOCKS as SEQUENCE_VIEWS
+from app.presenters_sequence import raise_views_for
 from app.preview import preview
 from engine import datasets
 from engine import layers as L
@@ -33,17 +45,6 @@ from widgets.editor.data_panel import DataPanel
 from widgets.editor.inspector import Inspector
 from widgets.editor.layout import auto_layout
 from widgets.editor.palette import LayerPalette
-from widgets.views.boundary import BoundaryView, NeuronMapView
-from widgets.views.curves import CurvesView
-from widgets.views.distributions import DistributionsView
-from widgets.views.embedding import EmbeddingView
-from widgets.views.evaluation import EvaluationView
-from widgets.views.feature_maps import FeatureMapsView
-from widgets.views.filters import FiltersView
-from widgets.views.gradients import GradientsView
-from widgets.views.landscape import LandscapeView
-from widgets.views.roc import RocView
-from widgets.views.saliency import SaliencyView
 
 APP_NAME = "Neural Playground"
 LAYOUT_VERSION = 5  # bump when the default dock set changes, so old saved layouts are dropped
@@ -70,23 +71,37 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.IniFormat, QSettings.UserScope, org, "NeuralPlayground")
 
 
+# Views attribute -> (module in widgets.views, class), in the order they are built after the first
+# frame: the docks in front in the default layout first
+VIEW_CLASSES = {"curves": ("curves", "CurvesView"), "boundary": ("boundary", "BoundaryView"),
+                "evaluation": ("evaluation", "EvaluationView"), "neuron": ("boundary", "NeuronMapView"),
+                "filters": ("filters", "FiltersView"), "feature_maps": ("feature_maps", "FeatureMapsView"),
+                "saliency": ("saliency", "SaliencyView"), "gradients": ("gradients", "GradientsView"),
+                "distributions": ("distributions", "DistributionsView"), "roc": ("roc", "RocView"),
+                "embedding": ("embedding", "EmbeddingView"), "landscape": ("landscape", "LandscapeView"),
+                "regression": ("sequence", "RegressionView"), "hidden": ("sequence", "HiddenStateView"),
+                "attention": ("sequence", "AttentionView"), "prediction": ("sequence", "PredictionView"),
+                "text": ("sequence", "TextView")}
+
+
 @dataclass
 class Views:
-    """The live views, each in a dock of the main window (``docks`` by object name)."""
+    """The live views, each in a dock of the main window (``docks`` by object name). None until
+    the window has built them (MainWindow.finish_building)."""
 
-    curves: CurvesView = field(default_factory=CurvesView)
-    boundary: BoundaryView = field(default_factory=BoundaryView)
-    neuron: NeuronMapView = field(default_factory=NeuronMapView)
-    filters: FiltersView = field(default_factory=FiltersView)
-    feature_maps: FeatureMapsView = field(default_factory=FeatureMapsView)
-    saliency: SaliencyView = field(default_factory=SaliencyView)
-    evaluation: EvaluationView = field(default_factory=EvaluationView)
-    gradients: GradientsView = field(default_factory=GradientsView)
-    distributions: DistributionsView = field(default_factory=DistributionsView)
-    roc: RocView = field(default_factory=RocView)
-    embedding: EmbeddingView = field(default_factory=EmbeddingView)
-    landscape: LandscapeView = field(default_factory=LandscapeView)
-    # regression and sequence views (app.presenters_sequence makes them with their docks)
+    curves: Any = None
+    boundary: Any = None
+    neuron: Any = None
+    filters: Any = None
+    feature_maps: Any = None
+    saliency: Any = None
+    evaluation: Any = None
+    gradients: Any = None
+    distributions: Any = None
+    roc: Any = None
+    embedding: Any = None
+    landscape: Any = None
+    # regression and sequence views (docks named in app.presenters_sequence)
     regression: Any = None
     hidden: Any = None
     attention: Any = None
@@ -95,19 +110,47 @@ class Views:
     docks: dict = field(default_factory=dict)
 
 
+def _import_views() -> None:
+    import widgets.views  # noqa: F401 - pyqtgraph and its set-up (widgets/views/__init__.py)
+
+
+def _placeholder() -> QWidget:
+    """What a view dock shows until its view is built: a quiet word, no pyqtgraph."""
+    label = QLabel("Loading...")
+    label.setAlignment(Qt.AlignCenter)
+    label.setEnabled(False)  # the greyed text of the style
+    label.setMinimumSize(150, 120)
+    return label
+
+
 def _dataset_key(ds) -> str:
     return ds.kind + json.dumps(ds.params, sort_keys=True, default=str)
 
 
 class MainWindow(FileOpsMixin, QMainWindow):
     """The editor window. Public parts: document, canvas, palette, inspector, data_panel,
-    menus, actions, docks, add_dock, add_toolbar, status, engine (EngineLoader), tasks."""
+    menus, actions, docks, add_dock, add_toolbar, status, engine (EngineLoader), tasks,
+    later, finish_building, is_built."""
+
+    built = Signal()  # every view and presenter exists (lazy windows: some time after the first frame)
 
     def __init__(self, spec: Spec | None = None, settings: QSettings | None = None, start_engine: bool = True,
-                 restore: bool = True, features: tuple = ()):
+                 restore: bool = True, features: tuple = (), lazy: bool = False):
         """``features``: callables ``f(window)`` that add docks, toolbars and menus; they run
-        before the saved layout is restored so their docks come back where the user left them."""
+        before the saved layout is restored so their docks come back where the user left them.
+        ``lazy``: build the views after the first frame (see the module docstring)."""
         super().__init__()
+        self._steps: deque[Callable[[], None]] = deque()  # the building left to do, in order
+        self._built = False
+        self._in_step = False
+        self._layout_restored = False
+        self._restored_state: QByteArray | None = None  # the saved dock layout, once applied
+        self._build_timer = QTimer(self)  # a child: it dies with the window, and so does the building
+        self._build_timer.setSingleShot(True)
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._build_next)
+        # "first_frame" and "built": (time.perf_counter(), time.process_time()) when they happened (bench/startup.py)
+        self.startup_times: dict[str, tuple[float, float]] = {}
         self.setObjectName("main_window")
         self.settings = settings or app_settings()
         self.document = Document(spec if spec is not None else startup_spec(), self)
@@ -149,6 +192,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1400, 900)
         self._arrange_docks()
+        if not lazy:
+            self.finish_building()  # the views exist before the features, which then build theirs at once
         self._on_document_spec_changed()
         self._on_document_path_changed(self.document.path or "")
         self.features = [make(self) for make in features]
@@ -156,19 +201,90 @@ class MainWindow(FileOpsMixin, QMainWindow):
             self.docks[name].raise_()
         if restore:
             self.restore_layout()
+        self._layout_restored = restore
+
+    # ---- building after the first frame -----------------------------------------------------
+    def later(self, step: Callable[[], None]) -> None:
+        """Run ``step`` once the window is built this far: at once when it is, else in its turn
+        after the first frame (features build their views and presenters so)."""
+        if self._built:
+            step()
+        else:
+            self._steps.append(lambda: self._run_feature_step(step))
+
+    def _run_feature_step(self, step: Callable[[], None]) -> None:
+        step()
+        if self._restored_state is not None:
+            # the feature placed, showed and hid docks by the data's plan: the user's saved layout wins, as when
+            # everything was built before it was restored - at once, before the window paints again
+            self.restoreState(self._restored_state, LAYOUT_VERSION)
+
+    def is_built(self) -> bool:
+        """True once every view and presenter exists."""
+        return self._built
+
+    def finish_building(self) -> None:
+        """Build whatever is still missing, now (Train pressed in the first moments, tests)."""
+        if self._in_step:
+            return  # called from a step: the rest follows in order
+        while self._steps:
+            self._run_step(self._steps.popleft())
+        if not self._built:
+            self._built = True
+            self._build_timer.stop()
+            if self._restored_state is None:  # features' late docks came to their groups' fronts: undo that
+                for name in list(self._fronts):
+                    self.docks[name].raise_()
+            self.startup_times["built"] = (time.perf_counter(), time.process_time())
+            self.built.emit()
+            if self._first_frame_done and self._start_engine:
+                self.engine.start()
+
+    def _run_step(self, step: Callable[[], None]) -> None:
+        self._in_step = True
+        try:
+            step()
+        finally:
+            self._in_step = False
+
+    def _build_next(self) -> None:
+        """One step per event-loop turn: the window answers the user in between."""
+        if self._steps:
+            self._run_step(self._steps.popleft())
+        if self._steps:
+            self._build_timer.start()
+        else:
+            self.finish_building()
+
+    def _build_view(self, attr: str) -> None:
+        module, cls = VIEW_CLASSES[attr]
+        view = getattr(importlib.import_module(f"widgets.views.{module}"), cls)()
+        setattr(self.views, attr, view)
+        view.setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
+        self.set_dock_widget(self.views.docks[f"{attr}_dock"], view)
+
+    def set_dock_widget(self, dock: QDockWidget, widget: QWidget) -> None:
+        """Put ``widget`` in ``dock`` in place of its placeholder."""
+        old = dock.widget()
+        dock.setWidget(widget)
+        if old is not None and old is not widget:
+            old.deleteLater()
 
     # ---- building ------------------------------------------------------------------------
-    def add_dock(self, widget: QWidget, title: str, area=Qt.RightDockWidgetArea, name: str | None = None,
+    def add_dock(self, widget: QWidget | None, title: str, area=Qt.RightDockWidgetArea, name: str | None = None,
                  tabify_with: str | None = None) -> QDockWidget:
-        """Wrap ``widget`` in a dock (objectName ``name`` keeps its place across restarts)."""
+        """Wrap ``widget`` in a dock (objectName ``name`` keeps its place across restarts); ``None``:
+        a placeholder until ``set_dock_widget`` puts the real one in."""
         name = name or title.lower().replace(" ", "_") + "_dock"
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        dock.setWidget(widget if widget is not None else _placeholder())  # None: set_dock_widget() follows
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable | QDockWidget.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        if tabify_with in self.docks:
-            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        # a dock made after the saved layout was restored (built after the first frame) goes where it was saved
+        if not (self._layout_restored and self.restoreDockWidget(dock)):
+            self.addDockWidget(area, dock)
+            if tabify_with in self.docks:
+                self.tabifyDockWidget(self.docks[tabify_with], dock)
         self.docks[name] = dock
         if "view" in self.menus:
             self.menus["panels"].addAction(dock.toggleViewAction())
@@ -185,24 +301,31 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.addDockWidget(left, d["data_dock"])
         d["data_dock"].show()
         self.splitDockWidget(d["palette_dock"], d["data_dock"], Qt.Vertical)
-        self.add_dock(v.boundary, "Decision boundary", right, "boundary_dock")
+        self.add_dock(None, "Decision boundary", right, "boundary_dock")
         self.splitDockWidget(d["inspector_dock"], d["boundary_dock"], Qt.Vertical)
-        self.add_dock(v.neuron, "Neuron", right, "neuron_dock", tabify_with="boundary_dock")
-        self.add_dock(v.curves, "Curves", bottom, "curves_dock")
-        self.add_dock(v.evaluation, "Evaluation", bottom, "evaluation_dock")
+        self.add_dock(None, "Neuron", right, "neuron_dock", tabify_with="boundary_dock")
+        self.add_dock(None, "Curves", bottom, "curves_dock")
+        self.add_dock(None, "Evaluation", bottom, "evaluation_dock")
         self.splitDockWidget(d["curves_dock"], d["evaluation_dock"], Qt.Horizontal)
-        self.add_dock(v.filters, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
-        self.add_dock(v.feature_maps, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
-        self.add_dock(v.saliency, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
-        self.add_dock(v.gradients, "Gradients", bottom, "gradients_dock", tabify_with="saliency_dock")
-        self.add_dock(v.distributions, "Distributions", bottom, "distributions_dock", tabify_with="gradients_dock")
-        self.add_dock(v.roc, "ROC / PR", bottom, "roc_dock", tabify_with="distributions_dock")
-        self.add_dock(v.embedding, "Embedding", bottom, "embedding_dock", tabify_with="roc_dock")
-        self.add_dock(v.landscape, "Loss landscape", bottom, "landscape_dock", tabify_with="embedding_dock")
-        for name in VIEW_DOCKS:
-            d[name].widget().setMinimumSize(150, 120)  # docks may be squeezed on a small screen; views scale down
-            v.docks[name] = d[name]
-        add_sequence_docks(self)
+        self.add_dock(None, "Filters", bottom, "filters_dock", tabify_with="evaluation_dock")
+        self.add_dock(None, "Feature maps", bottom, "feature_maps_dock", tabify_with="filters_dock")
+        self.add_dock(None, "Saliency", bottom, "saliency_dock", tabify_with="feature_maps_dock")
+        self.add_dock(None, "Gradients", bottom, "gradients_dock", tabify_with="saliency_dock")
+        self.add_dock(None, "Distributions", bottom, "distributions_dock", tabify_with="gradients_dock")
+        self.add_dock(None, "ROC / PR", bottom, "roc_dock", tabify_with="distributions_dock")
+        self.add_dock(None, "Embedding", bottom, "embedding_dock", tabify_with="roc_dock")
+        self.add_dock(None, "Loss landscape", bottom, "landscape_dock", tabify_with="embedding_dock")
+        prev = "saliency_dock"
+        for attr, title, name in SEQUENCE_VIEWS:  # the fit beside the boundary, the rest with the insight tabs
+            if attr == "regression":
+                self.add_dock(None, title, right, name, tabify_with="boundary_dock")
+            else:
+                self.add_dock(None, title, bottom, name, tabify_with=prev)
+                prev = name
+        for attr in VIEW_CLASSES:
+            v.docks[f"{attr}_dock"] = d[f"{attr}_dock"]
+            self._steps.append(lambda attr=attr: self._build_view(attr))
+        self._steps.appendleft(_import_views)  # pyqtgraph itself: the largest step
         d["boundary_dock"].raise_()
         d["evaluation_dock"].raise_()
         self.resizeDocks([d["palette_dock"], d["inspector_dock"]], [240, 400], Qt.Horizontal)
@@ -363,8 +486,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, LAYOUT_VERSION)
+        if isinstance(state, QByteArray) and not state.isEmpty() and self.restoreState(state, LAYOUT_VERSION):
+            self._restored_state = state
         size = self.settings.value("window/size")
         if isinstance(size, QSize) and size.isValid() and not self.isMaximized():
             # restoring the docks' sizes grows the window until it is laid out: size it once shown
@@ -383,17 +506,28 @@ class MainWindow(FileOpsMixin, QMainWindow):
             self._shown_once = True
             if self._restore_size is not None:
                 QTimer.singleShot(0, lambda: self.resize(self._restore_size))
-            # after the first frame: the first preview (pyqtgraph, numpy) and the engine's torch
-            QTimer.singleShot(60, self._after_first_show)
+            # after the first frame (paintEvent), or in any case soon: the preview, the views, the engine
+            QTimer.singleShot(250, self._after_first_show)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if not self._first_frame_done:  # the next turn of the event loop comes after this frame is on screen
+            QTimer.singleShot(0, self._after_first_show)
 
     def _after_first_show(self) -> None:
+        if self._first_frame_done:
+            return
         self._first_frame_done = True
+        self.startup_times["first_frame"] = (time.perf_counter(), time.process_time())
         self._update_preview()
-        if self._start_engine:
+        if not self._built:
+            self._build_timer.start()  # the views and presenters, a step per turn; then the engine
+        elif self._start_engine:
             self.engine.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if self.maybe_save():
+            self._build_timer.stop()  # a window closed in its first moments builds no more views
             if self.persist_layout:
                 self.save_layout()
             for feature in self.features:  # e.g. stop and join the training thread
@@ -514,9 +648,10 @@ class MainWindow(FileOpsMixin, QMainWindow):
                         "You can still edit and save designs. Reinstall with `make clean run`.")
 
     def is_busy(self) -> bool:
-        """True while the engine is loading or a preview is being computed (screenshots wait)."""
+        """True while the window is being built, the engine is loading or a preview is being computed
+        (screenshots wait)."""
         engine_loading = self._start_engine and not (self.engine.ready or self.engine.failed)
-        return not self._first_frame_done or engine_loading or self.tasks.busy()
+        return not self._first_frame_done or not self._built or engine_loading or self.tasks.busy()
 
     # ---- intents -> edits --------------------------------------------------------------------
     def _on_canvas_node_dropped(self, kind: str, params: dict, x: float, y: float) -> None:

@@ -1,42 +1,21 @@
 """The regression and sequence views: their docks, the Prober options they ask for, and the
 presenter that feeds them from the run model (numpy in, drawing out).
 
-Docks: "Function fit" (regression: the 1-D curve or the 2-D surface) beside the decision
-boundary; "Hidden state", "Attention", "Prediction" and "Generated text" among the insight tabs
-under the canvas. One validation sample is shown by all the sequence views; choosing it in one
-moves the others.
+Docks (made by app.main_window): "Function fit" (regression: the 1-D curve or the 2-D surface)
+beside the decision boundary; "Hidden state", "Attention", "Prediction" and "Generated text" among
+the insight tabs under the canvas. One validation sample is shown by all the sequence views;
+choosing it in one moves the others.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-
 from app.run import RunModel
 from engine import protocol as P
-from widgets.views.sequence import AttentionView, HiddenStateView, PredictionView, RegressionView, TextView
 
 # (view attribute on Views, dock title, dock name)
 DOCKS = (("regression", "Function fit", "regression_dock"), ("hidden", "Hidden state", "hidden_dock"),
          ("attention", "Attention", "attention_dock"), ("prediction", "Prediction", "prediction_dock"),
          ("text", "Generated text", "text_dock"))
 DOCK_NAMES = tuple(d[2] for d in DOCKS)
-VIEW_CLASSES = {"regression": RegressionView, "hidden": HiddenStateView, "attention": AttentionView,
-                "prediction": PredictionView, "text": TextView}
-
-
-def add_sequence_docks(window) -> None:
-    """Create the views (once) and their docks: the fit beside the boundary, the rest with the insight tabs."""
-    v = window.views
-    prev = "saliency_dock"
-    for attr, title, name in DOCKS:
-        if getattr(v, attr, None) is None:
-            setattr(v, attr, VIEW_CLASSES[attr]())
-        if attr == "regression":
-            area, tab = Qt.RightDockWidgetArea, "boundary_dock"
-        else:  # each sequence dock joins the insight tabs under the canvas
-            area, tab, prev = Qt.BottomDockWidgetArea, prev, name
-        window.add_dock(getattr(v, attr), title, area, name, tabify_with=tab)
-        window.docks[name].widget().setMinimumSize(150, 120)
-        v.docks[name] = window.docks[name]
 
 
 def raise_views_for(window, info) -> str | None:

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.analysis import AnalysisController, AnalysisPresenter
 from app.presenters import BoundaryPresenter, InsightPresenter, NetworkPresenter, ProgressPresenter, RenderScheduler
-from app.presenters_generative import install_generative
 from app.presenters_health import DistributionsPresenter, GradientsPresenter, HealthPresenter
 from app.presenters_sequence import SequencePresenter
 from app.run import LIVE_FIELDS, Run, RunModel, structure_key
@@ -62,8 +61,18 @@ class TrainingController(QObject):
         window.engine_label.setText("Loading the trainer...")
         window.engine_label.setToolTip("torch loads in the trainer process while you edit")
         self._build_menu()
+        self._connect_toolbar()
+        self._on_model_state("idle")
+        self.options: ViewOptionsTracker | None = None
+        self.presenters: list = []
+        window.later(self._build_views)  # they need the views: after the first frame (MainWindow.later)
 
-        v = self.views
+    # ---- building -------------------------------------------------------------------------
+    def _build_views(self) -> None:
+        """The presenters, the view options and the analysis, autoencoder and GAN views."""
+        from app.presenters_generative import install_generative  # its views import pyqtgraph
+
+        v, window = self.views, self.w
         self.options = ViewOptionsTracker(self.model, v, self)
         self.presenters = [ProgressPresenter(self.model, self.status, v.curves), BoundaryPresenter(self.model, v.boundary),
                            NetworkPresenter(self.model, window.canvas, v.neuron),
@@ -77,10 +86,8 @@ class TrainingController(QObject):
         self.generative = install_generative(self)  # autoencoder and GAN views (app.presenters_generative)
         self.timeline = TimelineController(self)  # look back at any epoch, fork from there (app.timeline)
         self._connect()
-        self._on_model_state("idle")
         self.options.update()
 
-    # ---- building -------------------------------------------------------------------------
     def _build_menu(self) -> None:
         w = self.w
         menu = w.menuBar().addMenu("&Training")
@@ -113,8 +120,12 @@ class TrainingController(QObject):
             if before is not None:
                 file_menu.insertMenu(before, sub)
         curves_export = QAction("Export &metrics as CSV...", w)
-        curves_export.triggered.connect(lambda _c=False: self.views.curves.export_via_dialog())
+        curves_export.triggered.connect(lambda _c=False: self._export_curves())
         menu.addAction(curves_export)
+
+    def _export_curves(self) -> None:
+        self.w.finish_building()
+        self.views.curves.export_via_dialog()
 
     def _fill_devices(self, devices: list[str]) -> None:
         self.device_menu.clear()
@@ -131,8 +142,8 @@ class TrainingController(QObject):
             self.device_menu.addAction(act)
         self.toolbar.set_devices(devices, current if current in devices else "auto")
 
-    def _connect(self) -> None:
-        tb, s, m = self.toolbar, self.session, self.model
+    def _connect_toolbar(self) -> None:
+        tb = self.toolbar
         tb.train_requested.connect(self.train)
         tb.pause_requested.connect(self.pause)
         tb.step_requested.connect(self.step)
@@ -140,6 +151,9 @@ class TrainingController(QObject):
         tb.reset_requested.connect(self.reset)
         tb.device_changed.connect(self._on_device_chosen)
         tb.pace_changed.connect(self._on_toolbar_pace_changed)
+
+    def _connect(self) -> None:
+        s, m = self.session, self.model
         s.worker_ready.connect(self._on_session_worker_ready)
         s.run_started.connect(self._on_session_run_started)
         s.weights_ready.connect(self._on_session_weights_ready)
@@ -229,6 +243,7 @@ class TrainingController(QObject):
         """Start a new run of the document's design; ``keep_from`` = (numpy weights, their design's
         JSON): the new model keeps what fits of them (engine.weight_transfer)."""
         w = self.w
+        w.finish_building()  # Train pressed before the views were built: they are needed now
         spec = w.document.spec.copy()
         problems = validation.errors(validation.validate(spec, w.data_info))
         if problems:

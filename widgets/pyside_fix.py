@@ -47,11 +47,35 @@ def collect_garbage_in_gui_thread():
     cyclic collector - which runs in whichever thread happens to allocate. Freed in the session's
     reader thread, a QObject's destructor took one of Qt's pooled locks and waited for the GIL
     while the GUI thread held the GIL destroying a widget and waited for that lock: the test
-    suite hung. pyqtgraph's GarbageCollector disables the automatic collector and collects on a
-    GUI-thread timer with the same thresholds instead."""
+    suite hung. So the automatic collector is disabled and a GUI-thread timer collects with the
+    same thresholds instead (as pyqtgraph's GarbageCollector does; not imported from there, because
+    importing any part of pyqtgraph imports all of it, and the window shows before that)."""
     global _collector
     if _collector is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        _collector = GarbageCollector(interval=0.5)
+        _collector = _GuiThreadCollector(interval_ms=500)
     return _collector
+
+
+class _GuiThreadCollector:
+    def __init__(self, interval_ms: int):
+        import gc
+
+        from PySide6.QtCore import QTimer
+
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(interval_ms)
+
+    def check(self) -> None:
+        """Collect the generations whose allocation counts passed their thresholds (youngest first)."""
+        import gc
+
+        l0, l1, l2 = gc.get_count()
+        if l0 > self.threshold[0]:
+            gc.collect(0)
+            if l1 > self.threshold[1]:
+                gc.collect(1)
+                if l2 > self.threshold[2]:
+                    gc.collect(2)

@@ -20,9 +20,9 @@ Maps:
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 
 from widgets.paint.palette import BACKGROUND_ALPHA, NAN_RGB, TF_BLUE, TF_ORANGE, TF_WHITE, hex_to_rgb
 
@@ -35,6 +35,9 @@ _RAMPS: dict[str, list[str]] = {
     "oranges": ["#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"],
 }
 NAMES = ("diverging", "plane", *_PERCEPTUAL, *_RAMPS)
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 
 def _faded(hex_color: str, opacity: float = BACKGROUND_ALPHA, over: str = "#ffffff") -> tuple[int, int, int]:
@@ -50,6 +53,9 @@ def _faded(hex_color: str, opacity: float = BACKGROUND_ALPHA, over: str = "#ffff
 @cache
 def colormap(name: str) -> pg.ColorMap:
     """The named ``pg.ColorMap`` (see the module docstring for the names)."""
+    # imported here: the editor's canvas colours with these maps, and the window shows before pyqtgraph loads
+    import pyqtgraph as pg
+
     if name == "diverging":
         return pg.ColorMap([0.0, 0.5, 1.0], [TF_BLUE, TF_WHITE, TF_ORANGE], name=name)
     if name == "plane":
