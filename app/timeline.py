@@ -1,7 +1,7 @@
 """The training timeline in the window: look back at any epoch of the run, and fork a new run there.
 
 The worker keeps the weights of every epoch (engine.timeline, within BUDGET_MB). The slider under
-the curves (widgets.views.timeline_bar) asks it for the views at a checkpoint (ShowEpoch); the
+the curves (widgets.controls.timeline_bar) asks it for the views at a checkpoint (ShowEpoch); the
 answer is an ordinary snapshot marked ``at_epoch``, so every view - boundary, neurons, filters,
 feature maps, confusion, saliency - draws the old model through its usual presenter, and the
 curves get a marker at that epoch. Looking back works while the run is paused or has ended
@@ -19,7 +19,7 @@ from app.run import structure_key
 from engine import protocol as P
 from engine import spec as S
 from engine.timeline import BUDGET_MB
-from widgets.views.timeline_bar import TimelineBar
+from widgets.controls.timeline_bar import TimelineBar
 
 LOOKABLE = ("paused", "finished", "stopped", "diverged")  # states in which a run's past can be shown
 

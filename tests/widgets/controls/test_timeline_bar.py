@@ -1,7 +1,7 @@
 """The timeline bar under the curves: a drag asks once, where it rests; disabled while training."""
 import numpy as np
 
-from widgets.views.timeline_bar import TimelineBar
+from widgets.controls.timeline_bar import TimelineBar
 
 
 def test_a_quick_drag_asks_only_for_the_epoch_where_it_rests(qtbot):
