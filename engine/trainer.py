@@ -171,6 +171,7 @@ class Trainer:
         # L1/L2 act on the weights of Dense/Conv/Output layers, not on biases or normalisation gains
         self._penalised = [m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
         self._gen = torch.Generator().manual_seed(t.seed)
+        self._epoch_rng: torch.Tensor | None = None  # _gen's state before the epoch in progress drew its order
         self._init_control()
 
     def _init_control(self) -> None:
@@ -368,6 +369,7 @@ class Trainer:
                 seen = 0
                 if fused is None:  # the fused path has no train/eval difference (it takes no Dropout/BatchNorm)
                     self.model.train()
+                self._epoch_rng = self._gen.get_state()  # engine.run_state: an epoch in progress restarts from here
                 perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
                 if fused is not None:  # the same batches, reports and control as the loop below
                     loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit)
@@ -405,6 +407,7 @@ class Trainer:
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
+                self._epoch_rng = None  # no epoch in progress: the generator's own state is the next one's
                 self._end_epoch(loss_sum / seen, self._train_accuracy(preds, perm, seen))
                 if self.scheduler is not None:
                     self.scheduler.step()
