@@ -121,6 +121,9 @@ class StartRun:
     # (engine.weight_transfer) and RunStarted.kept says what
     keep_from: dict | None = None
     keep_from_spec: str = ""
+    # a saved run to go on from (engine.run_state: optimiser, schedule, history, counters, random
+    # generators; the weights come in initial_state): the run starts paused, no batch trained
+    run_state: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,13 @@ class ExportProject:
 @dataclass(frozen=True)
 class FetchWeights:
     """Ask for the run's current weights as numpy arrays; answered by Weights."""
+
+    run_id: int
+
+
+@dataclass(frozen=True)
+class FetchRunState:
+    """Ask for everything needed to save the run and go on later (engine.run_state); answered by RunState."""
 
     run_id: int
 
@@ -332,6 +342,15 @@ class Weights:
     run_id: int
     step: int
     state: dict
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Answer to FetchRunState: engine.run_state.capture's numpy/JSON dict, or ``error`` (e.g. a GAN run)."""
+
+    run_id: int
+    state: dict | None
+    error: str = ""
 
 
 @dataclass(frozen=True)
