@@ -30,6 +30,7 @@ from engine import spec as S
 RUN_FILTER = f"Neural Playground runs (*{runfile.EXTENSION});;All files (*)"
 DESIGN_INTERVAL_S = 30.0
 RUN_INTERVAL_S = 60.0
+PENDING_S = 10.0  # a save still waiting for the worker's answer after this long is asked again
 SAVE_WHEN = ("paused", "finished", "stopped", "diverged")  # run states that are autosaved at once
 
 
@@ -83,7 +84,9 @@ class RunFilesController(QObject):
         self.lock_path = os.path.join(self.folder, f"{os.getpid()}.lock")
         self.last_message = ""
         self.last_autosave = 0.0  # perf_counter of the last autosave written
-        self._pending: list[tuple[int, str]] = []  # (run id, path) of saves waiting for the worker's RunState
+        # (run id, path, when asked) of saves waiting for the worker's RunState; a run closed before its
+        # trainer got to the request never answers, so an old entry does not block the next save
+        self._pending: list[tuple[int, str, float]] = []
         self._run_saved_at = 0.0
         design_s, self.run_interval = _intervals()
         self._build_menu()
@@ -168,22 +171,23 @@ class RunFilesController(QObject):
         return True
 
     def _request_state(self, run_id: int, path: str) -> bool:
-        if any(p == path for _r, p in self._pending):
+        now = time.perf_counter()
+        if any(r == run_id and p == path and now - t < PENDING_S for r, p, t in self._pending):
             return True  # already on its way
-        self._pending.append((run_id, path))
+        self._pending = [e for e in self._pending if e[1] != path] + [(run_id, path, now)]
         if not self.training.session.send(P.FetchRunState(run_id)):
-            self._pending.remove((run_id, path))
+            self._pending.pop()
             return False
         return True
 
     def _on_session_run_state(self, ev: P.RunState) -> None:
-        mine = [p for r, p in self._pending if r == ev.run_id]
-        self._pending = [(r, p) for r, p in self._pending if r != ev.run_id]
+        mine = [p for r, p, _t in self._pending if r == ev.run_id]
+        self._pending = [e for e in self._pending if e[0] != ev.run_id]
         run = self.training.model.run
         for path in mine:
             if ev.state is None:  # a run the file cannot hold (a GAN): the design alone
                 if path != self.autosave_path:
-                    self._fail(path, f"{ev.error}")
+                    self._fail(path, f"{ev.error}\n\nThe design alone was saved to {path}.")
                 self._write(path, self._spec_json_for(None), None, quiet=path == self.autosave_path)
                 continue
             key_run = run if run is not None and run.run_id == ev.run_id else None
@@ -201,7 +205,7 @@ class RunFilesController(QObject):
         if path == self.autosave_path:
             self.last_autosave = time.perf_counter()
         if not quiet:
-            what = f"run at epoch {state['epoch']}" if state else "design (no run yet)"
+            what = f"run at epoch {state['epoch']}" if state else "design"
             self.w.status(f"Saved the {what} to {os.path.basename(path)} "
                           f"({size / 1024:,.0f} KB, {time.perf_counter() - t0:.2f} s)")
             self.w.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))

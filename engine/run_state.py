@@ -83,7 +83,8 @@ def capture(trainer) -> dict:
     import torch
 
     opt = getattr(trainer, "optimizer", None)
-    if not isinstance(opt, torch.optim.Optimizer):
+    others = [v for v in vars(trainer).values() if isinstance(v, torch.optim.Optimizer) and v is not opt]
+    if not isinstance(opt, torch.optim.Optimizer) or others:
         raise ValueError("this kind of run (several optimisers, e.g. a GAN) cannot be saved as a run yet - "
                          "save the design instead")
     structure, opt_tensors = flatten_optimizer(opt.state_dict())

@@ -240,3 +240,14 @@ def test_newer_format_asks_for_an_update(tmp_path, good):
     path = _zip(tmp_path / "n.nprun", {**good, "manifest.json": b'{"format": "neural-playground-run", "version": 99}'})
     with pytest.raises(runfile.RunFileError, match="newer than this app reads.*update"):
         runfile.read_run(path)
+
+
+def test_gan_run_is_refused_with_a_message_not_saved_half():
+    """A GAN has two optimisers: saving only one would not go on where it stopped."""
+    from engine.tasks import load_data, make_trainer
+
+    spec = S.load(os.path.join(ROOT, "assets", "examples", "gan_ring.json"))
+    spec.training.device = "cpu"
+    tr, _probe = make_trainer(spec, load_data(spec, datasets.load))
+    with pytest.raises(ValueError, match="cannot be saved as a run yet - save the design instead"):
+        run_state.capture(tr)
