@@ -7,11 +7,11 @@ epoch and step counters and the random generators training draws from - the shuf
 masks). numpy's and Python's global generators are not used by training, so they are not kept.
 
 The state is taken between batches on the training thread (Trainer.call_soon). The shuffle
-generator is kept as it was *before* the current epoch drew its order (Trainer._epoch_rng), so a
-run taken at an epoch boundary - a paused run waits at the start of an epoch whose order is
-already drawn - goes on with the very batches an uninterrupted run would have used. A run taken
-in the middle of an epoch goes on from its current weights but trains that epoch from its first
-batch again (the partial epoch's bookkeeping is not kept).
+generator is kept as it was *before* the current epoch drew its order (Trainer._epoch_rng), and a
+run taken in the middle of an epoch keeps that epoch's progress (Trainer._progress: batches done,
+loss sum, samples seen, predictions for the epoch's accuracy): the restored run draws the same
+order again, skips the batches done and finishes the epoch with the same numbers, so it goes on
+exactly as an uninterrupted run would have - paused at an epoch boundary or half-way through one.
 
 Only numpy crosses to the GUI (engine.protocol.RunState); engine.runfile writes it to disk.
 """
@@ -92,7 +92,16 @@ def capture(trainer) -> dict:
     shuffle = getattr(trainer, "_epoch_rng", None)
     if shuffle is None:  # not started yet: the generator has drawn nothing
         shuffle = trainer._gen.get_state()
+    progress = getattr(trainer, "_progress", None)
+    if progress is not None and progress[0] > 0 and getattr(trainer, "_epoch_rng", None) is not None:
+        batches, loss_sum, seen, preds = progress
+        preds = preds() if callable(preds) else preds  # engine.fused hands a function: its outputs turned into classes
+        progress = {"batches": int(batches), "loss_sum": float(loss_sum), "seen": int(seen),
+                    "preds": torch.cat(preds).detach().cpu().numpy().copy() if preds else np.zeros(0, np.int64)}
+    else:
+        progress = None
     return {
+        "progress": progress,
         "weights": {k: v.detach().cpu().numpy().copy() for k, v in trainer.model.state_dict().items()},
         "optimizer": {"structure": structure, "tensors": opt_tensors},
         "scheduler": _to_plain(sched.state_dict(), {}, "scheduler") if sched is not None else None,
@@ -121,6 +130,11 @@ def restore(trainer, state: dict) -> None:
     history = state.get("history") or {}
     for k in trainer.history:
         trainer.history[k] = [float(v) for v in np.asarray(history.get(k, ()), dtype=np.float64)]
+    progress = state.get("progress")
+    if progress:  # the epoch in progress: its first batches are done (Trainer._resume_epoch)
+        preds = torch.from_numpy(np.array(progress["preds"])).to(trainer.device)
+        trainer._resume_progress = (int(progress["batches"]), float(progress["loss_sum"]), [preds],
+                                    int(progress["seen"]))
     trainer.epoch = int(state.get("epoch", 0))
     trainer.step = int(state.get("step", 0))
     rng = state.get("rng") or {}

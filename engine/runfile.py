@@ -83,12 +83,15 @@ def to_bytes(spec_json: str, state: dict | None = None, view_options: dict | Non
         rng = state.get("rng") or {}
         run = {"epoch": int(state["epoch"]), "step": int(state["step"]), "epochs": int(state.get("epochs", 0)),
                "optimizer": state["optimizer"]["structure"], "scheduler": state.get("scheduler"),
-               "history": sorted(history), "rng": sorted(rng)}
+               "history": sorted(history), "rng": sorted(rng),
+               "progress": {k: v for k, v in (state.get("progress") or {}).items() if k != "preds"} or None}
         members["run.json"] = json.dumps(run, indent=1).encode("utf-8")
         members["weights.safetensors"] = _safetensors_bytes(state["weights"])
         members["optimizer.safetensors"] = _safetensors_bytes(state["optimizer"]["tensors"])
         arrays = {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()}
         arrays.update({f"rng.{k}": np.asarray(v) for k, v in rng.items()})
+        if state.get("progress"):
+            arrays["progress.preds"] = np.asarray(state["progress"]["preds"])
         members["state.safetensors"] = _safetensors_bytes(arrays)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
@@ -240,7 +243,13 @@ def _read(zf: zipfile.ZipFile, limit: int) -> RunFile:
     arrays = _arrays_member("state.safetensors", raw["state.safetensors"])
     history = {k[len("history."):]: v for k, v in arrays.items() if k.startswith("history.")}
     rng = {k[len("rng."):]: v for k, v in arrays.items() if k.startswith("rng.")}
+    progress = run.get("progress")
+    if progress is not None:
+        if not isinstance(progress, dict) or "progress.preds" not in arrays:
+            raise RunFileError("member 'run.json': the epoch in progress lacks its predictions - the file is damaged")
+        progress = dict(progress, preds=arrays["progress.preds"])
     out.state = {
+        "progress": progress,
         "weights": _arrays_member("weights.safetensors", raw["weights.safetensors"]),
         "optimizer": {"structure": run.get("optimizer") or {},
                       "tensors": _arrays_member("optimizer.safetensors", raw["optimizer.safetensors"])},

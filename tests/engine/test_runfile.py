@@ -46,22 +46,32 @@ def uninterrupted(spec: Spec, data, fused: bool) -> dict:
     return tr.history
 
 
-def saved_after(spec: Spec, data, fused: bool, epochs: int, path) -> tuple[Trainer, int]:
-    """Train ``epochs`` of the design's epochs, pause at the start of the next one (the order of
-    that epoch already drawn, as a paused run in the app waits), take the state there and save it."""
-    tr = Trainer(spec, data, device="cpu", max_rate=0, on_snapshot=lambda s: None)
+def saved_after(spec: Spec, data, fused: bool, epochs: int, path, batch: int = 0) -> tuple[Trainer, int]:
+    """Train ``epochs`` of the design's epochs and ``batch`` batches of the next, pause there (at
+    batch 0: the order of that epoch already drawn, as a paused run in the app waits), take the
+    state between two batches, as the worker does, and save it."""
+    taken: dict = {}
+
+    def pause_and_take():
+        tr.pause()
+        tr.call_soon(lambda: (taken.update(run_state.capture(tr)), tr.stop()))
+
+    def on_snapshot(snap):  # every step reports (max_rate=0)
+        if batch and snap.step == epochs * tr.steps_per_epoch + batch and not taken:
+            pause_and_take()
+
+    tr = Trainer(spec, data, device="cpu", max_rate=0, on_snapshot=on_snapshot)
     tr.use_fused = fused
-    end_epoch, taken = tr._end_epoch, {}
+    end_epoch = tr._end_epoch
 
     def end_and_pause(*a):
         end_epoch(*a)
-        if tr.epoch == epochs:
-            tr.pause()
-            tr.call_soon(lambda: (taken.update(run_state.capture(tr)), tr.stop()))
+        if tr.epoch == epochs and not batch:
+            pause_and_take()
 
     tr._end_epoch = end_and_pause
     tr.run()
-    assert tr.epoch == epochs and taken
+    assert tr.epoch == epochs and taken and taken["step"] == epochs * tr.steps_per_epoch + batch
     size = runfile.write_run(path, S.dumps(spec), taken, {"boundary": True, "dims": (0, 1)})
     return tr, size
 
@@ -77,14 +87,15 @@ def resumed(path, data, fused: bool) -> Trainer:
     return tr
 
 
+@pytest.mark.parametrize("batch", [0, 5], ids=["epoch-boundary", "mid-epoch"])
 @pytest.mark.parametrize("fused", [True, False], ids=["fused-numpy", "eager"])
-def test_xor_example_continues_as_if_never_stopped(tmp_path, fused):
+def test_xor_example_continues_as_if_never_stopped(tmp_path, fused, batch):
     spec = S.load(XOR_JSON)
     spec.training.epochs = 6
     spec.training.device = "cpu"
     data = datasets.load(spec.dataset)
     reference = uninterrupted(spec, data, fused)
-    first, _size = saved_after(spec, data, fused, 3, tmp_path / "xor.nprun")
+    first, _size = saved_after(spec, data, fused, 3, tmp_path / "xor.nprun", batch)
     assert (first._fused is not None) == fused  # the path under test really ran
     tr = resumed(tmp_path / "xor.nprun", data, fused)
     assert (tr._fused is not None) == fused
@@ -108,7 +119,7 @@ def test_dropout_and_schedules_continue_exactly(tmp_path, training):
                   ("Dense", {"units": 6}), ("Activation", {"function": "tanh"})], **training)
     data = datasets.load(spec.dataset)
     reference = uninterrupted(spec, data, fused=True)  # Dropout > 0 keeps it eager either way
-    saved_after(spec, data, True, 2, tmp_path / "d.nprun")
+    saved_after(spec, data, True, 2, tmp_path / "d.nprun", batch=3)  # half-way through epoch 3
     torch.manual_seed(12345)  # another run in the same worker moved the global generator meanwhile
     tr = resumed(tmp_path / "d.nprun", data, True)
     assert tr._fused is None
