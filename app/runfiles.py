@@ -83,6 +83,7 @@ class RunFilesController(QObject):
         self.autosave_path = os.path.join(self.folder, f"{os.getpid()}{runfile.EXTENSION}")
         self.lock_path = os.path.join(self.folder, f"{os.getpid()}.lock")
         self.last_message = ""
+        self.run_path = ""  # the run file last saved or opened: Save Run's suggestion
         self.last_autosave = 0.0  # perf_counter of the last autosave written
         # (run id, path, when asked) of saves waiting for the worker's RunState; a run closed before its
         # trainer got to the request never answers, so an old entry does not block the next save
@@ -125,8 +126,8 @@ class RunFilesController(QObject):
     # ---- prompts (tests replace these) ------------------------------------------------------------
     def ask_run_save_path(self) -> str:
         name = (self.w.document.spec.name or "run").replace(os.sep, "_")
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save run", os.path.join(self.w._last_dir(), name + runfile.EXTENSION),
-                                              RUN_FILTER)
+        start = self.run_path or os.path.join(self.w._last_dir(), name + runfile.EXTENSION)
+        path, _ = QFileDialog.getSaveFileName(self.w, "Save run", start, RUN_FILTER)
         if path and not path.lower().endswith(runfile.EXTENSION):
             path += runfile.EXTENSION
         return path
@@ -135,14 +136,16 @@ class RunFilesController(QObject):
         path, _ = QFileDialog.getOpenFileName(self.w, "Open run", self.w._last_dir(), RUN_FILTER)
         return path
 
-    def ask_restore_autosave(self, text: str) -> bool:
-        """Restore (True) or discard (False) the work of a session that ended without closing."""
+    def ask_restore_autosave(self, text: str) -> bool | None:
+        """Restore (True) or discard (False) the work of a session that ended without closing;
+        None (the box closed with Esc) keeps the autosave for the next start."""
         box = QMessageBox(QMessageBox.Question, "Restore unsaved work?", text, QMessageBox.NoButton, self.w)
         restore = box.addButton("Restore", QMessageBox.AcceptRole)
-        box.addButton("Discard", QMessageBox.DestructiveRole)
+        discard = box.addButton("Discard", QMessageBox.DestructiveRole)
         box.setDefaultButton(restore)
         box.exec()
-        return box.clickedButton() is restore
+        clicked = box.clickedButton()
+        return True if clicked is restore else False if clicked is discard else None
 
     # ---- save -----------------------------------------------------------------------------------
     def _current_run(self) -> Run | None:
@@ -209,6 +212,7 @@ class RunFilesController(QObject):
             self.w.status(f"Saved the {what} to {os.path.basename(path)} "
                           f"({size / 1024:,.0f} KB, {time.perf_counter() - t0:.2f} s)")
             self.w.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
+            self.run_path = path
         self.run_saved.emit(path, size)
         return True
 
@@ -236,6 +240,7 @@ class RunFilesController(QObject):
         if not self.w.maybe_save():
             return False
         self.restore(rf)
+        self.run_path = path
         self.w.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
         where = f"paused at epoch {rf.epoch} - press Train to go on" if rf.state else "the design (no run was saved)"
         self.w.status(f"Opened run {os.path.basename(path)}: {where} ({time.perf_counter() - t0:.2f} s)", 0)
@@ -350,7 +355,11 @@ class RunFilesController(QObject):
                 else f'the design "{name}" (not yet trained)')
         text = (f"Neural Playground did not close properly last time. An autosave from {when} holds {what}.\n\n"
                 "Restore it? Discard deletes it.")
-        if not self.ask_restore_autosave(text):
+        answer = self.ask_restore_autosave(text)
+        if answer is None:
+            self.w.status("The autosave of the last session is kept - it is offered again at the next start")
+            return False
+        if not answer:
             _discard(path)
             self.w.status("Discarded the autosave of the last session")
             return False

@@ -170,3 +170,33 @@ def test_killed_app_offers_its_run_back_at_the_next_start(window, qtbot, tmp_pat
     np.testing.assert_array_equal(win.views.curves.history()["train_loss"], saved.state["history"]["train_loss"])
     assert not (data / "autosave" / f"{proc.pid}.lock").exists()  # offered once, not again at the next start
     assert not errors
+
+
+def _stale(folder, pid: int, name: str) -> str:
+    """An autosave of the design ``name`` left by process ``pid``, as a session that never closed leaves it."""
+    os.makedirs(folder, exist_ok=True)
+    spec = chain_spec()
+    spec.name = name
+    path = os.path.join(folder, f"{pid}.nprun")
+    runfile.write_run(path, S.dumps(spec))
+    with open(os.path.join(folder, f"{pid}.lock"), "w") as fh:
+        json.dump({"pid": pid}, fh)
+    return path
+
+
+@pytest.mark.parametrize("answer", [False, None], ids=["discard", "escape-keeps-it"])
+def test_restore_offer_discard_deletes_and_escape_keeps(make_window, qtbot, monkeypatch, tmp_path, answer):
+    folder = str(tmp_path / "data" / "autosave")
+    monkeypatch.setenv("NEURAL_PLAYGROUND_DATA", str(tmp_path / "data"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_path = _stale(folder, int(dead.stdout), "crashed design")
+    alive_path = _stale(folder, os.getppid(), "another open window")  # its process still runs: not offered
+    offers: list[str] = []
+    monkeypatch.setattr(RunFilesController, "ask_restore_autosave", lambda self, text: offers.append(text) or answer)
+    win = make_window(xor_spec(3), features=FEATURES)
+    qtbot.waitUntil(lambda: bool(offers), timeout=5000)
+    qtbot.wait(100)
+    assert len(offers) == 1 and "crashed design" in offers[0] and "not yet trained" in offers[0]
+    assert win.document.spec.name == "XOR"  # nothing replaced the open design
+    assert os.path.exists(dead_path) == (answer is None)
+    assert os.path.exists(alive_path)
