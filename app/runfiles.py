@@ -99,6 +99,8 @@ class RunFilesController(QObject):
         self.training.session.run_state_ready.connect(self._on_session_run_state)
         self.training.model.events.state.connect(self._on_model_state)
         self.training.model.events.snapshot.connect(self._on_model_snapshot)
+        self.training.model.events.data.connect(self._on_model_data)
+        self._views_pending: dict | None = None  # a run file's view choices, set once its run's data is known
         self._write_lock()
         if window.persist_layout:  # not for a --screenshot, which must never wait for an answer
             QTimer.singleShot(0, self.offer_restore)
@@ -253,15 +255,32 @@ class RunFilesController(QObject):
         spec = S.loads(rf.spec_json)
         self.w.document.reset(spec, None)
         dims = rf.view_options.get("dims")
-        if dims is not None:  # the boundary's chosen plane (the other options follow the docks shown)
+        if dims is not None:  # the boundary's chosen plane (what is computed follows the docks shown)
             self.w.views.boundary.set_projection(tuple(dims) if isinstance(dims, list) else dims)
         ctl.options.update()
         if rf.state is None:
             return
+        self._views_pending = dict(rf.view_options)  # the sample and saliency choices need the run's data
         device = ctl.toolbar.device() or spec.training.device
         run_id = ctl.session.start_run(rf.spec_json, device=device, paused=True, view_options=ctl.model.view_options,
                                        initial_state=rf.state["weights"], run_state=rf.state)
         ctl.model.begin(Run(run_id, spec, structure_key(spec)))
+
+    def _on_model_data(self, _data) -> None:
+        """The restored run's data arrived: show the sample and the saliency choices that were saved."""
+        opts, self._views_pending = self._views_pending, None
+        if not opts:
+            return
+        v = self.w.views
+        if isinstance(opts.get("feature_sample"), int):
+            v.feature_maps.set_current_index(opts["feature_sample"])
+        sal = opts.get("saliency")
+        if isinstance(sal, dict):
+            try:
+                v.saliency.set_options(sal.get("method"), sal.get("target"), sal.get("layer"))
+            except ValueError:
+                pass  # a method this version does not have: the view keeps its own
+        self.training.options.update()
 
     # ---- autosave -------------------------------------------------------------------------------
     def _write_lock(self) -> None:

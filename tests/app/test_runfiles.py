@@ -200,3 +200,28 @@ def test_restore_offer_discard_deletes_and_escape_keeps(make_window, qtbot, monk
     assert win.document.spec.name == "XOR"  # nothing replaced the open design
     assert os.path.exists(dead_path) == (answer is None)
     assert os.path.exists(alive_path)
+
+
+def test_reopened_cnn_run_shows_the_chosen_sample_and_saliency_method(window, qtbot, tmp_path):
+    spec = S.load(os.path.join(EXAMPLES, "digits_cnn.json"))
+    spec.training.device = "cpu"
+    win, ctl, errors = window(spec)
+    ctl.step()  # one batch, paused
+    qtbot.waitUntil(lambda: ctl.state == "paused" and ctl.model.data is not None, timeout=30000)
+    win.views.docks["feature_maps_dock"].raise_()
+    win.views.feature_maps.set_current_index(7)
+    win.views.docks["saliency_dock"].raise_()
+    win.views.saliency.set_options("smoothgrad")
+    win.views.saliency.options_changed.emit(win.views.saliency.options())  # as a user's pick says it
+    qtbot.waitUntil(lambda: (ctl.model.view_options.get("saliency") or {}).get("method") == "smoothgrad", timeout=5000)
+    path = str(tmp_path / "cnn.nprun")
+    with qtbot.waitSignal(win.runfiles.run_saved, timeout=10000, check_params_cb=lambda p, _n: p == path):
+        win.runfiles.save_run(path)
+    ctl.reset()
+    win.views.feature_maps.set_current_index(0)
+    win.views.saliency.set_options("gradient")
+    assert win.runfiles.open_run(path)
+    qtbot.waitUntil(lambda: ctl.state == "paused" and ctl.model.data is not None, timeout=30000)
+    qtbot.waitUntil(lambda: win.views.feature_maps.current_index() == 7, timeout=5000)
+    assert win.views.saliency.options()["method"] == "smoothgrad"
+    assert ctl.model.snapshot.step == 1 and not errors
