@@ -265,6 +265,9 @@ class RunFilesController(QObject):
         run_id = ctl.session.start_run(rf.spec_json, device=device, paused=True, view_options=ctl.model.view_options,
                                        initial_state=rf.state["weights"], run_state=rf.state)
         ctl.model.begin(Run(run_id, spec, structure_key(spec)))
+        cap, slow = ctl.toolbar.pace()
+        if cap or slow:  # the speed chosen in the toolbar holds for this run too (as TrainingController._start)
+            ctl.session.send(P.SetPace(run_id, cap, slow))
 
     def _on_model_data(self, _data) -> None:
         """The restored run's data arrived: show the sample and the saliency choices that were saved."""

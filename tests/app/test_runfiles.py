@@ -225,3 +225,30 @@ def test_reopened_cnn_run_shows_the_chosen_sample_and_saliency_method(window, qt
     qtbot.waitUntil(lambda: win.views.feature_maps.current_index() == 7, timeout=5000)
     assert win.views.saliency.options()["method"] == "smoothgrad"
     assert ctl.model.snapshot.step == 1 and not errors
+
+
+def test_weights_that_do_not_fit_the_design_fail_with_a_message(window, qtbot, tmp_path):
+    import zipfile
+
+    from safetensors.numpy import load, save
+
+    win, ctl, errors = window(xor_spec(epochs=2))
+    ctl.train()
+    qtbot.waitUntil(lambda: ctl.state == "finished", timeout=30000)
+    good = str(tmp_path / "good.nprun")
+    with qtbot.waitSignal(win.runfiles.run_saved, timeout=10000, check_params_cb=lambda p, _n: p == good):
+        win.runfiles.save_run(good)
+    with zipfile.ZipFile(good) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    weights = load(members["weights.safetensors"])
+    name = next(k for k in weights if k.endswith("weight"))
+    weights[name] = np.zeros((3, 3), np.float32)  # another shape than the design's layer
+    members["weights.safetensors"] = save(weights)
+    bad = str(tmp_path / "bad.nprun")
+    with zipfile.ZipFile(bad, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    assert win.runfiles.open_run(bad)  # the file itself is well-formed
+    qtbot.waitUntil(lambda: ctl.state == "error", timeout=30000)
+    assert "size mismatch" in ctl.last_message and name.split(".")[-2] in ctl.last_message
+    assert win.document.spec.name == "XOR" and not errors
