@@ -25,8 +25,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="main.py", description="Neural Playground - build neural networks by drag and drop and watch them learn.",
                 epilog="`python main.py train DESIGN.json --help` trains without the GUI.")
-    p.add_argument("design", nargs="?", help="a design file (.json) to open")
+    p.add_argument("design", nargs="?", help="a design (.json) or a saved run (.nprun) to open")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the main window to a PNG and exit")
+    p.add_argument("--train", action="store_true", help="start training the design as soon as the trainer is ready")
     p.add_argument("--install-desktop", action="store_true",
                    help="add Neural Playground to the Linux desktop's application menu (~/.local/share) and exit")
     return p
@@ -91,7 +92,8 @@ def main(argv: list[str]) -> int:
     app.setWindowIcon(QIcon(ICON))
 
     spec, open_error = None, ""
-    if args.design:
+    run_path = args.design if args.design and args.design.lower().endswith(".nprun") else None
+    if args.design and not run_path:
         try:
             spec = read_design(args.design)
         except SpecError as exc:
@@ -105,11 +107,13 @@ def main(argv: list[str]) -> int:
     from app.kernel_lab import KernelLabController
     from app.lessons import LessonsController
     from app.main_window import MainWindow
+    from app.runfiles import RunFilesController
     from app.training import TrainingController
 
     # lazy: the window shows with the editor and placeholder docks; the views follow after the first frame
     win = MainWindow(spec, restore=not args.screenshot, lazy=True,
-                     features=(TrainingController, LessonsController, KernelLabController, CompareController))
+                     features=(TrainingController, LessonsController, KernelLabController, CompareController,
+                               RunFilesController))
     if os.environ.get("NP_STARTUP_LOG"):
         _log_startup(win, os.environ["NP_STARTUP_LOG"])
     if spec is not None:
@@ -118,6 +122,10 @@ def main(argv: list[str]) -> int:
     win.show()
     if open_error:
         QTimer.singleShot(0, lambda: win.show_error("Cannot open design", open_error))
+    if run_path:
+        QTimer.singleShot(0, lambda: win.runfiles.open_run(run_path))
+    if args.train:  # once torch is loaded (scripts, and the crash-restore test)
+        win.engine.engine_ready.connect(lambda *_a: win.training.train())
     if args.screenshot:
         code = _screenshot(app, win, args.screenshot)
     else:

@@ -91,6 +91,7 @@ class RunSession(QObject):
     progress = Signal(int, str, int, int)  # run id, what, done, total
     exported = Signal(object)  # engine.protocol.Exported
     weights_ready = Signal(object)  # engine.protocol.Weights
+    run_state_ready = Signal(object)  # engine.protocol.RunState (app.runfiles)
     analysis_event = Signal(object)  # engine.protocol.AnalysisProgress / AnalysisReady
     kernel_lab_ready = Signal(object)  # engine.protocol.KernelLabResult
     decoded = Signal(object)  # engine.protocol.Decoded
@@ -191,7 +192,7 @@ class RunSession(QObject):
     def start_run(self, spec_json: str, *, device: str | None = None, paused: bool = False,
                   view_options: dict | None = None, initial_state: dict | None = None, threads: int = 1,
                   max_rate: float = 10.0, keep_from: dict | None = None, keep_from_spec: str = "",
-                  start_epoch: int = 0) -> int:
+                  start_epoch: int = 0, run_state: dict | None = None) -> int:
         """Start a new run in the worker (starting the worker if needed); returns its id.
 
         ``keep_from``: the numpy weights of a run of the design ``keep_from_spec`` (JSON) - the new
@@ -202,7 +203,7 @@ class RunSession(QObject):
         self.open.add(run_id)
         self.training.add(run_id)
         self.send(P.StartRun(run_id, spec_json, device, paused, threads, max_rate, dict(view_options or {}),
-                             initial_state, keep_from, keep_from_spec, start_epoch=int(start_epoch)))
+                             initial_state, keep_from, keep_from_spec, run_state, start_epoch=int(start_epoch)))
         return run_id
 
     def start_comparison(self, spec_json: str, *, device: str | None = None, threads: int = 1,
@@ -305,6 +306,8 @@ class RunSession(QObject):
             self.kernel_lab_ready.emit(event)
         elif isinstance(event, P.Weights):
             self.weights_ready.emit(event)
+        elif isinstance(event, P.RunState):
+            self.run_state_ready.emit(event)
         elif isinstance(event, (P.AnalysisProgress, P.AnalysisReady)):
             if event.run_id in self.open:
                 self.analysis_event.emit(event)

@@ -478,11 +478,13 @@ class Fused:
             return [float(v) for v in losses]
         return torch.stack(losses).tolist()  # the one host sync of the call
 
-    def run_epoch(self, perm: torch.Tensor, start: float, last_emit: float):
+    def run_epoch(self, perm: torch.Tensor, start: float, last_emit: float, first: int = 0, loss_sum: float = 0.0,
+                  preds: list | None = None, seen: int = 0):
         """One epoch as the trainer's eager loop runs it (gate before every call, reports at the
         same moments, one batch per call while stepping or when a report is due).
 
-        Returns (loss_sum, preds, seen, last_emit) as the eager loop leaves them."""
+        ``first``, ``loss_sum``, ``preds``, ``seen``: a saved run's partial epoch (engine.run_state) - its
+        first ``first`` batches are done. Returns (loss_sum, preds, seen, last_emit) as the eager loop leaves them."""
         tr = self.tr
         spe, bs = tr.steps_per_epoch, tr.batch_size
         n = len(perm)
@@ -497,7 +499,8 @@ class Fused:
             return (tr._steps_allowed != -1 or stop.is_set() or bool(tr._tasks) or bool(tr._pending_hyper)
                     or tr._pace_interval > 0)
 
-        loss_sum, seen, b = 0.0, 0, 0
+        carried, seen0, b = list(preds or ()), seen, first
+        tr._progress = (b, loss_sum, seen, lambda: carried + self._preds(seen0, seen0))
         last_epoch = tr.epoch == tr.spec.training.epochs - 1
         while b < spe:
             if not tr._gate(start):
@@ -524,11 +527,15 @@ class Fused:
             k = len(losses)
             tr._samples += bounds[b + k] - bounds[b]
             b += k
+            tr._progress = (b, loss_sum, seen, lambda s=seen: carried + self._preds(seen0, s))  # for engine.run_state
             now = time.perf_counter()
             if (now - last_emit >= tr.min_interval and tr._probes_idle()) or tr._single_stepping():
                 last_emit = now
                 tr._elapsed = now - start
                 tr._emit("running" if not tr.paused else "paused")
-        outs = torch.from_numpy(self.outs) if self.cpu else self.outs
-        preds = [outs[:seen].clone() if tr.regression else self._to_pred(outs[:seen], tr.loss)]
-        return loss_sum, preds, seen, last_emit
+        return loss_sum, carried + self._preds(seen0, seen), seen, last_emit
+
+    def _preds(self, lo: int, hi: int) -> list:
+        """What the trainer counts the epoch's score from (outputs for regression, else classes), rows lo:hi."""
+        outs = (torch.from_numpy(self.outs) if self.cpu else self.outs)[lo:hi]
+        return [outs.clone() if self.tr.regression else self._to_pred(outs, self.tr.loss)]

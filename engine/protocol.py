@@ -126,6 +126,9 @@ class StartRun:
     # (engine.weight_transfer) and RunStarted.kept says what
     keep_from: dict | None = None
     keep_from_spec: str = ""
+    # a saved run to go on from (engine.run_state: optimiser, schedule, history, counters, random
+    # generators; the weights come in initial_state): the run starts paused, no batch trained
+    run_state: dict | None = None
     start_epoch: int = 0  # a fork (FetchCheckpoint): its epochs are numbered on from this one
 
 
@@ -211,6 +214,13 @@ class FetchCheckpoint:
 
     run_id: int
     epoch: int
+
+
+@dataclass(frozen=True)
+class FetchRunState:
+    """Ask for everything needed to save the run and go on later (engine.run_state); answered by RunState."""
+
+    run_id: int
 
 
 @dataclass(frozen=True)
@@ -363,6 +373,15 @@ class Checkpoint:
 
     run_id: int
     epoch: int
+    state: dict | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Answer to FetchRunState: engine.run_state.capture's numpy/JSON dict, or ``error`` (e.g. a GAN run)."""
+
+    run_id: int
     state: dict | None
     error: str = ""
 

@@ -171,6 +171,11 @@ class Trainer:
         # L1/L2 act on the weights of Dense/Conv/Output layers, not on biases or normalisation gains
         self._penalised = [m.weight for m in self.model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
         self._gen = torch.Generator().manual_seed(t.seed)
+        self._epoch_rng: torch.Tensor | None = None  # _gen's state before the epoch in progress drew its order
+        # (batches done, loss sum, samples seen, predictions) of the epoch in progress, and the same of a saved
+        # run to go on from (engine.run_state)
+        self._progress: tuple | None = None
+        self._resume_progress: tuple | None = None
         self._init_control()
 
     def _init_control(self) -> None:
@@ -364,15 +369,15 @@ class Trainer:
                 # .item() anyway for the NaN check, and accuracy is counted once per epoch from the
                 # collected predictions. Accumulating both as tensors every step (5 small ops) made
                 # the xor MLP ~8 % slower (bench/engine_overhead.py).
-                loss_sum = 0.0
-                preds: list[torch.Tensor] = []
-                seen = 0
+                first, loss_sum, preds, seen = self._resume_epoch()  # 0, 0.0, [], 0 unless a saved run goes on mid-epoch
                 if fused is None:  # the fused path has no train/eval difference (it takes no Dropout/BatchNorm)
                     self.model.train()
+                self._epoch_rng = self._gen.get_state()  # engine.run_state: an epoch in progress restarts from here
                 perm = torch.randperm(len(self._x), generator=self._gen).to(self._x.device)
+                self._progress = (first, loss_sum, seen, preds)
                 if fused is not None:  # the same batches, reports and control as the loop below
-                    loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit)
-                for b in range(self.steps_per_epoch if fused is None else 0):
+                    loss_sum, preds, seen, last_emit = fused.run_epoch(perm, start, last_emit, first, loss_sum, preds, seen)
+                for b in range(first, self.steps_per_epoch if fused is None else 0):
                     if not self._gate(start):
                         break
                     last = b == self.steps_per_epoch - 1  # the last batch takes the rest (see __init__)
@@ -399,6 +404,7 @@ class Trainer:
                     self._samples += n
                     loss_sum += value * n
                     preds.append(pred)
+                    self._progress = (b + 1, loss_sum, seen, preds)  # engine.run_state saves a run mid-epoch
                     if report:
                         last_emit = now = time.perf_counter()
                         self._elapsed = now - start
@@ -406,6 +412,7 @@ class Trainer:
                 if self._stop.is_set() or seen < len(self._x):
                     break
                 self.epoch += 1
+                self._epoch_rng = self._progress = None  # no epoch in progress: the generator's own state is the next one's
                 self._end_epoch(loss_sum / seen, self._train_accuracy(preds, perm, seen))
                 if self.scheduler is not None:
                     self.scheduler.step()
@@ -418,6 +425,7 @@ class Trainer:
                 state, self.stop_reason = "finished", "finished all epochs"
         except Diverged as exc:
             self._restore_good()
+            self._progress = None  # back at the epoch's start: a saved run replays the whole epoch
             state = "diverged"
             self.stop_reason = (f"the loss became {exc.args[0]} at epoch {self.epoch + 1}, step {self.step + 1} - "
                                 f"lower the learning rate (now {self.optimizer.param_groups[0]['lr']:g}), "
@@ -426,6 +434,12 @@ class Trainer:
         self.ended = state
         self._emit(state, message=self.stop_reason)
         return self.result()
+
+    def _resume_epoch(self) -> tuple[int, float, list, int]:
+        """(first batch, loss sum, predictions, samples seen) to start the epoch with: a saved run's
+        partial epoch once (engine.run_state), else nothing done yet."""
+        resume, self._resume_progress = self._resume_progress, None
+        return resume if resume is not None else (0, 0.0, [], 0)
 
     def _fused_runner(self):
         """engine.fused's runner when this plain trainer's design allows it, else None (eager)."""

@@ -131,6 +131,8 @@ class RunHost:
             tr.call_soon(tr.report)
         elif isinstance(cmd, P.FetchWeights):
             tr.call_soon(lambda: self._send(P.Weights(self.run_id, tr.step, state_to_numpy(tr.model))))
+        elif isinstance(cmd, P.FetchRunState):
+            tr.call_soon(lambda: self._send(self._run_state()))
         elif isinstance(cmd, P.ExportWeights):
             tr.call_soon(lambda: self._export(cmd.path))
         elif isinstance(cmd, P.ExportProject):
@@ -164,6 +166,14 @@ class RunHost:
             self._send(P.Decoded(self.run_id, points, decode(self.trainer.model, points)))
         except (ValueError, RuntimeError) as exc:
             self._send(P.Decoded(self.run_id, points, None, str(exc)))
+
+    def _run_state(self) -> P.RunState:
+        from engine import run_state
+
+        try:
+            return P.RunState(self.run_id, run_state.capture(self.trainer))
+        except (ValueError, RuntimeError) as exc:
+            return P.RunState(self.run_id, None, str(exc) or type(exc).__name__)
 
     def _export(self, path: str) -> None:
         from engine import export
@@ -228,8 +238,14 @@ class RunHost:
         if cmd.start_epoch:  # a fork: the epochs go on from the checkpoint's, as many as the design says
             trainer.epoch = int(cmd.start_epoch)
             trainer.spec.training.epochs += int(cmd.start_epoch)
+        if cmd.run_state is not None:  # a saved run: where it stopped, paused, no batch trained
+            from engine import run_state
+
+            run_state.restore(trainer, {k: v for k, v in cmd.run_state.items() if k != "weights"})
         timeline = self._make_timeline(trainer, prober)
-        if cmd.paused:
+        if cmd.run_state is not None:
+            trainer.pause()
+        elif cmd.paused:
             trainer.pause()
             trainer.step_once()
         jobs = AnalysisJobs(self.run_id, trainer, prober, self._send)

@@ -7,6 +7,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NP_SETTINGS_ORG", "NeuralPlaygroundTests")
+# autosaves and their locks (app.runfiles) never go to the user's data folder
+os.environ.setdefault("NEURAL_PLAYGROUND_DATA", __import__("tempfile").mkdtemp(prefix="np-test-data-"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
