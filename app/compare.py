@@ -37,7 +37,7 @@ from engine.variants import (
 )
 
 TICK_MS = 50
-INSPECT_DOCKS = ("boundary_dock",)  # brought forward when a variant is inspected (those the data has)
+INSPECT_DOCKS = ("boundary_dock", "feature_maps_dock")  # the first shown comes forward when a variant is inspected
 TABLE_INTERVAL_S = 0.5  # the table and scatter are redrawn at most twice a second
 CURVES_INTERVAL_S = 0.3  # the curves at most ~3 times a second: each redraw repaints both plots' axes
 _TRUE = {"true", "yes", "on", "with", "1"}
@@ -304,10 +304,15 @@ class CompareController(QObject):
     def _show_inspected(self, index: int, weights: dict) -> None:
         v = self.variants[index]
         snap = self.snaps.get(index)
-        history = snap.history if snap is not None else {}
-        if self.training.inspect(v.spec, weights, history, f"variant {v.label}"):
-            self.inspected = index
-            self.w.raise_docks(*INSPECT_DOCKS)
+        # its curves and counters come along (engine.run_state); its optimiser state stays in the comparison
+        state = {"history": snap.history, "epoch": snap.epoch, "step": snap.step} if snap is not None else {}
+        epoch = f" at epoch {snap.epoch}" if snap is not None else ""
+        self.training.open_state(v.spec, weights, state, note=f"Every view shows {v.label}{epoch}. "
+                                 "Use this variant makes it the design")
+        self.inspected = index
+        front = [n for n in INSPECT_DOCKS if n in self.w.docks and self.w.docks[n].isVisible()]
+        if front:
+            self.w.raise_docks(front[0])
 
     # ---- events ----------------------------------------------------------------------------------
     def _on_session_variant_snapshot(self, run_id: int, index: int, snap: P.Snapshot) -> None:

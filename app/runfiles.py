@@ -251,6 +251,7 @@ class RunFilesController(QObject):
     def restore(self, rf: runfile.RunFile) -> None:
         """Put a run file's design on the canvas and start its run paused where it was saved."""
         ctl = self.training
+        self.w.finish_building()  # a restore offered at start-up may come before the views are built
         ctl.reset()  # the old run goes first: the new design is no edit of it
         spec = S.loads(rf.spec_json)
         self.w.document.reset(spec, None)
@@ -261,13 +262,7 @@ class RunFilesController(QObject):
         if rf.state is None:
             return
         self._views_pending = dict(rf.view_options)  # the sample and saliency choices need the run's data
-        device = ctl.toolbar.device() or spec.training.device
-        run_id = ctl.session.start_run(rf.spec_json, device=device, paused=True, view_options=ctl.model.view_options,
-                                       initial_state=rf.state["weights"], run_state=rf.state)
-        ctl.model.begin(Run(run_id, spec, structure_key(spec)))
-        cap, slow = ctl.toolbar.pace()
-        if cap or slow:  # the speed chosen in the toolbar holds for this run too (as TrainingController._start)
-            ctl.session.send(P.SetPace(run_id, cap, slow))
+        ctl.open_state(spec, rf.state["weights"], rf.state)
 
     def _on_model_data(self, _data) -> None:
         """The restored run's data arrived: show the sample and the saliency choices that were saved."""

@@ -46,6 +46,7 @@ class TrainingController(QObject):
         self.model = RunModel()
         self.last_message = ""
         self._kept_text = ""  # what the current run kept of the last one's weights (RunStarted.kept)
+        self._opened_note: tuple[int, int, str] = (-1, 0, "")  # (run id, its step, status text) of open_state
         self._asked_restart = False
         self._keep_pending: tuple[int, str] | None = None  # (run id, its design's JSON) while its weights are fetched
         self._box = None
@@ -268,6 +269,26 @@ class TrainingController(QObject):
                                         view_options=self.model.view_options, initial_state=state,
                                         keep_from=keep_state, keep_from_spec=old_json, start_epoch=start_epoch)
         self.model.begin(Run(run_id, spec, structure_key(spec)))
+        self._apply_pace(run_id)
+
+    def open_state(self, spec: S.Spec, weights: dict, run_state: dict, note: str = "") -> int:
+        """Start a paused run of ``spec`` from saved weights and state (engine.run_state: a run file, an
+        inspected variant) - no batch is trained; Train goes on from there. Returns the run id.
+        ``note`` is shown in the status bar, also when the run has no epochs left and ends at once."""
+        self.w.finish_building()
+        self._close_run()
+        self.options.update()
+        device = self.toolbar.device() or spec.training.device
+        run_id = self.session.start_run(S.dumps(spec), device=device, paused=True, view_options=self.model.view_options,
+                                        initial_state=weights, run_state=run_state)
+        self.model.begin(Run(run_id, spec, structure_key(spec)))
+        self._apply_pace(run_id)
+        self._opened_note = (run_id, int(run_state.get("step", 0)), note)
+        if note:
+            self.w.status(note, 0)
+        return run_id
+
+    def _apply_pace(self, run_id: int) -> None:
         cap, slow = self.toolbar.pace()
         if cap or slow:  # applied as soon as the worker has built the run
             self.session.send(P.SetPace(run_id, cap, slow))
@@ -306,7 +327,11 @@ class TrainingController(QObject):
             else:
                 measure = f"validation loss {snap.val_loss:.4f}"
             kept = f" - {self._kept_text}" if self._kept_text else ""  # a short run must not hide what it began from
-            self.w.status(f"Finished {snap.epoch} epochs - {measure}{kept}", 0)
+            run_id, step, note = self._opened_note
+            if run_id == ev.run_id and snap.step == step and note:  # opened at its end: nothing new to say
+                self.w.status(note, 0)
+            else:
+                self.w.status(f"Finished {snap.epoch} epochs - {measure}{kept}", 0)
 
     def _on_session_run_failed(self, run_id: int, message: str) -> None:
         self.model.set_failed(run_id, message)

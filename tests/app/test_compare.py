@@ -195,3 +195,31 @@ def test_the_main_toolbar_pauses_steps_resumes_and_stops_a_comparison(compare_wi
     tb.stop_action.trigger()
     qtbot.waitUntil(lambda: cmp.state == "ended", timeout=30000)
     assert win.training.run is None, "the toolbar drove the comparison, not a run of its own"
+
+
+def test_clicking_a_variant_of_an_ended_comparison_shows_it_in_every_view(compare_window, qtbot):
+    from engine import protocol as P
+
+    win, cmp = compare_window(xor_spec(epochs=8))
+    ctl = win.training
+    sent = {}  # the weights the comparison handed over, per variant
+    win.training.session.comparison_event.connect(
+        lambda ev: sent.__setitem__(ev.index, ev.state) if isinstance(ev, P.VariantWeights) else None)
+    assert cmp.train_all([("training.lr", "0.003, 0.3")])
+    qtbot.waitUntil(lambda: cmp.state == "ended", timeout=90000)
+    pictures = {}
+    for i in (1, 0):
+        cmp.view.select(i)  # a click on its picture or its row
+        # a variant that has done its epochs ends at once (Train then trains the design); others wait paused
+        qtbot.waitUntil(lambda i=i: cmp.inspected == i and ctl.state == "finished" and ctl.model.snapshot is not None
+                        and ctl.model.snapshot.extras.get("boundary") is not None, timeout=30000)
+        assert win.statusBar().currentMessage().startswith(f"Every view shows {cmp.variants[i].label} at epoch 8")
+        snap, variant = ctl.model.snapshot, cmp.snaps[i]
+        assert snap.epoch == variant.epoch == 8, "the counter shows where the variant is"
+        assert np.array_equal(snap.history["val_loss"], variant.history["val_loss"]), "its own curves"
+        now = ctl.session.fetch_weights(ctl.run.run_id, timeout=30.0)
+        assert all(np.array_equal(now[k], sent[i][k]) for k in sent[i]), "its weights, no batch trained"
+        qtbot.waitUntil(lambda: win.views.boundary.image_rgba() is not None, timeout=10000)
+        pictures[i] = win.views.boundary.image_rgba().copy()
+    assert not np.array_equal(pictures[0], pictures[1]), "each variant's own boundary in the main view"
+    assert win.document.spec.training.lr == pytest.approx(xor_spec(1).training.lr), "the design is unchanged"
