@@ -112,7 +112,10 @@ class FileOpsMixin:
         return bool(path) and self.open_path(path)
 
     def open_path(self, path: str, as_copy: bool = False) -> bool:
-        """Open a design file; a file that cannot be used leaves the open design untouched."""
+        """Open a design file (or a run file, when run files are a feature of this window); a file
+        that cannot be used leaves the open design untouched."""
+        if path.lower().endswith(".nprun") and hasattr(self, "runfiles"):
+            return self.runfiles.open_run(path)
         try:
             spec = read_design(path)
         except SpecError as exc:

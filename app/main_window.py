@@ -551,7 +551,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
     @staticmethod
     def _dropped_json(mime: QMimeData) -> str | None:
         urls = mime.urls() if mime.hasUrls() else []
-        return next((u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile().lower().endswith(".json")), None)
+        ends = (".json", ".nprun")  # a design, or a run file (FileOps.open_path hands it to app.runfiles)
+        return next((u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile().lower().endswith(ends)), None)
 
     # ---- refresh after every edit ----------------------------------------------------------
     def status(self, message: str, msecs: int = 6000) -> None:

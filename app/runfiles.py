@@ -215,6 +215,7 @@ class RunFilesController(QObject):
                           f"({size / 1024:,.0f} KB, {time.perf_counter() - t0:.2f} s)")
             self.w.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
             self.run_path = path
+            self.w.add_recent(path)  # File > Open Recent opens runs too (FileOps.open_path)
         self.run_saved.emit(path, size)
         return True
 
@@ -243,6 +244,7 @@ class RunFilesController(QObject):
             return False
         self.restore(rf)
         self.run_path = path
+        self.w.add_recent(path)
         self.w.settings.setValue("files/last_dir", os.path.dirname(os.path.abspath(path)))
         where = f"paused at epoch {rf.epoch} - press Train to go on" if rf.state else "the design (no run was saved)"
         self.w.status(f"Opened run {os.path.basename(path)}: {where} ({time.perf_counter() - t0:.2f} s)", 0)

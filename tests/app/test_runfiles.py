@@ -84,6 +84,7 @@ def test_saved_run_reopens_paused_with_its_model_and_curves_and_goes_on(window, 
         np.testing.assert_array_equal(reopened[k], v, err_msg=k)
     assert win.views.boundary.image_rgba() is not None
     assert f"epoch {epoch}" in win.statusBar().currentMessage()
+    assert win.recent_files()[0] == path, "File > Open Recent lists the run"
 
     ctl.toolbar.set_pace(0.0)
     ctl.train()  # goes on from where it was saved
@@ -252,3 +253,23 @@ def test_weights_that_do_not_fit_the_design_fail_with_a_message(window, qtbot, t
     qtbot.waitUntil(lambda: ctl.state == "error", timeout=30000)
     assert "size mismatch" in ctl.last_message and name.split(".")[-2] in ctl.last_message
     assert win.document.spec.name == "XOR" and not errors
+
+
+def test_a_run_file_dropped_on_the_canvas_opens_the_run(window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+
+    from tests.app.test_main_window import _drop
+
+    win, ctl, _errors = window(xor_spec(epochs=3))
+    ctl.train()
+    qtbot.waitUntil(lambda: ctl.state == "finished", timeout=30000)
+    path = str(tmp_path / "dropped.nprun")
+    with qtbot.waitSignal(win.runfiles.run_saved, timeout=10000, check_params_cb=lambda p, _n: p == path):
+        assert win.runfiles.save_run(path)
+    ctl.reset()
+    win.document.reset(chain_spec(), None)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(path)])
+    _drop(win.canvas, mime, QPoint(50, 50))
+    assert [lay.id for lay in win.document.spec.layers] == [lay.id for lay in xor_spec(1).layers]
+    qtbot.waitUntil(lambda: ctl.model.snapshot is not None and ctl.model.snapshot.epoch == 3, timeout=30000)

@@ -80,7 +80,7 @@ class NetworkCanvas(QGraphicsView):
     """Node-graph view of a design (flow top to bottom) that emits the user's editing intents."""
 
     node_dropped = Signal(str, dict, float, float)  # kind, params, scene x, scene y (the card centre)
-    file_dropped = Signal(str)  # path of a dropped .json design
+    file_dropped = Signal(str)  # path of a dropped .json design or .nprun run file
     edge_requested = Signal(str, str)  # src id, dst id (already checked: no cycle, free input)
     edges_delete_requested = Signal(list)  # [(src, dst)]
     delete_requested = Signal(list)  # [layer id]
@@ -719,7 +719,7 @@ class NetworkCanvas(QGraphicsView):
     @staticmethod
     def _json_path(mime) -> str | None:
         for url in mime.urls() if mime.hasUrls() else []:
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(".json"):
+            if url.isLocalFile() and url.toLocalFile().lower().endswith((".json", ".nprun")):  # a design or a run
                 return url.toLocalFile()
         return None
 
