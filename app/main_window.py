@@ -65,6 +65,17 @@ HIDDEN_FOR = {
 }
 
 
+def data_kind(info) -> str | None:
+    """plane | image | regression | sequence (None: no data yet): which views mean something."""
+    if info is None:
+        return None
+    if info.is_image:
+        return "image"
+    if info.is_sequence:
+        return "sequence"
+    return "regression" if info.task == "regression" else "plane"
+
+
 def app_settings() -> QSettings:
     """Settings in an INI file; the organisation comes from NP_SETTINGS_ORG (tests set it)."""
     org = os.environ.get("NP_SETTINGS_ORG") or "NeuralPlayground"
@@ -181,7 +192,9 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.add_dock(self.inspector, "Inspector", Qt.RightDockWidgetArea, "inspector_dock")
         self.add_dock(self.data_panel, "Dataset", Qt.RightDockWidgetArea, "data_dock")
         self.views = Views()
-        self._raised_for: str | None = None
+        self._raised_for: str | None = None  # the kind of data whose docks were last brought forward
+        self._plan_hidden: set[str] = set()  # the docks the dock plan hid (and may show again)
+        self.plan_providers: list[Callable[[], set[str]]] = []  # features' docks with nothing to show
         self._fronts: dict[str, None] = {}  # the docks raise_docks brought to the front, in order
         self._build_actions()
         self.canvas.context_actions = [self.actions[n] if n else None for n in
@@ -334,29 +347,51 @@ class MainWindow(FileOpsMixin, QMainWindow):
         self.resizeDocks([d["curves_dock"]], [300], Qt.Vertical)
         self.resizeDocks([d["curves_dock"], d["evaluation_dock"]], [380, 380], Qt.Horizontal)
 
+    def dock_plan(self, info) -> set[str]:
+        """The docks with nothing to show for this data and design: the plane's pictures need points,
+        the CNN views images, Attention a SelfAttention layer, Generated text a text corpus; features
+        add theirs (``plan_providers``: the autoencoder and GAN views)."""
+        kind = data_kind(info)
+        hidden = set(HIDDEN_FOR.get(kind, ()))
+        if kind == "sequence":
+            if info.task == "regression":
+                hidden |= {"evaluation_dock", "roc_dock"}  # a sequence regression has no classes
+            if not any(lay.kind == "SelfAttention" for lay in self.document.spec.layers):
+                hidden.add("attention_dock")
+            if getattr(info, "kind", "") != "chars":
+                hidden.add("text_dock")
+        for provider in self.plan_providers:
+            hidden |= provider()
+        return hidden
+
     def show_views_for(self, info) -> None:
-        """Show the docks that mean something for this kind of data (once per kind): the plane's
-        boundary and neuron pictures for points, the CNN views for images."""
-        kind = None if info is None else ("image" if info.is_image else "plane")
-        if kind == "plane" and (info.task == "regression" or info.is_sequence):
-            kind = "sequence" if info.is_sequence else "regression"
-            if kind != self._raised_for:
-                self._hide_docks_for(kind, info)
-                self._raised_for = raise_views_for(self, info)
-            return
+        """Hide the docks with nothing to show (dock_plan) and show again those it hid before; once per
+        kind of data, bring the docks that mean most for it to the front. Docks the user closed stay closed."""
+        self._apply_plan(self.dock_plan(info))
+        kind = data_kind(info)
         if kind is None or kind == self._raised_for:
             return
-        first = self._raised_for is None
         self._raised_for = kind
-        self._hide_docks_for(kind, info)
-        d = self.docks
-        for name in ("boundary_dock", "neuron_dock"):
-            if not first or kind == "image":  # a saved layout decides on start-up, unless it cannot apply
-                d[name].setVisible(kind == "plane")
-        if kind == "image":
+        if kind in ("sequence", "regression"):
+            raise_views_for(self, info)
+        elif kind == "image":
             self.raise_docks("feature_maps_dock", "evaluation_dock")
         else:
             self.raise_docks("boundary_dock", "evaluation_dock")
+
+    def replan_docks(self) -> None:
+        """The plan again, and the front docks of the data's kind (a feature's own docks went away)."""
+        self._raised_for = None
+        self.show_views_for(self.data_info)
+
+    def _apply_plan(self, hidden: set[str]) -> None:
+        hidden = {n for n in hidden if n in self.docks}
+        for name in self._plan_hidden - hidden:  # hidden by an earlier plan, not by the user: back
+            self.docks[name].setVisible(True)
+        # only what the plan itself hides comes back later: a dock the user had closed stays closed
+        self._plan_hidden = (self._plan_hidden & hidden) | {n for n in hidden if not self.docks[n].isHidden()}
+        for name in hidden:
+            self.docks[name].setVisible(False)
 
     def raise_docks(self, *names: str) -> None:
         """Bring these docks to the front of their tab groups (and keep them there once the features are added)."""
@@ -364,14 +399,6 @@ class MainWindow(FileOpsMixin, QMainWindow):
             self.docks[name].raise_()
             self._fronts.pop(name, None)
             self._fronts[name] = None
-
-    def _hide_docks_for(self, kind: str, info) -> None:
-        hidden = set(HIDDEN_FOR.get(kind, ()))
-        if kind == "sequence" and getattr(info, "task", "") == "regression":
-            hidden |= {"evaluation_dock", "roc_dock"}  # a sequence regression has no classes
-        for name in hidden:
-            if name in self.docks:
-                self.docks[name].setVisible(False)
 
     def add_toolbar(self, title: str, name: str | None = None) -> QToolBar:
         bar = self.addToolBar(title)

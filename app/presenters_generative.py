@@ -104,10 +104,25 @@ def install_generative(controller) -> GenerativePresenter:
     w.add_dock(views.gan, "GAN", Qt.RightDockWidgetArea, "gan_dock", tabify_with="neuron_dock")
     panel = GenerativePanel()
     w.add_dock(panel, "Generative settings", Qt.RightDockWidgetArea, "generative_dock", tabify_with="inspector_dock")
+
+    def hidden_for_design() -> set[str]:
+        """The window's dock plan for this design: the views of other kinds of network have nothing to show."""
+        kind = design_kind(w.document.spec)
+        hidden = set(HIDDEN_FOR_GENERATIVE.get(kind, ()))
+        if kind != "autoencoder":
+            hidden |= set(AE_DOCKS)
+        if kind == "gan":  # a GAN's data is its target (generative.target), and it has no kernels to try
+            hidden |= {"data_dock", "kernel_lab_dock"}
+        else:
+            hidden |= set(GAN_DOCKS)
+        if kind == "classifier":
+            hidden.add("generative_dock")
+        return hidden
+
+    w.plan_providers.append(hidden_for_design)
     # tabifying brought the new docks to the front: the window's own choice of front tabs comes back
     w.docks["inspector_dock"].raise_()
-    w._raised_for = None
-    w.show_views_for(w.data_info)
+    w.replan_docks()
     tracker = controller.options
     for name in AE_DOCKS + GAN_DOCKS:
         w.docks[name].widget().setMinimumSize(150, 120)
@@ -125,21 +140,12 @@ def install_generative(controller) -> GenerativePresenter:
         if kind == shown["kind"]:
             return
         shown["kind"] = kind
-        w.docks["generative_dock"].setVisible(kind != "classifier")
-        for name in AE_DOCKS:
-            w.docks[name].setVisible(kind == "autoencoder")
-        for name in GAN_DOCKS:
-            w.docks[name].setVisible(kind == "gan")
-        w.docks["data_dock"].setVisible(kind != "gan")  # a GAN's data is its target (generative.target), not a dataset
         # a GAN's solid and dashed lines are L_D and L_G (engine.gan), not train and validation
         w.views.curves.set_series_names(*(("discriminator", "generator") if kind == "gan" else ("train", "validation")))
-        for name in HIDDEN_FOR_GENERATIVE.get(kind, ()):  # classifier views with nothing to show here
-            if name in w.docks:
-                w.docks[name].setVisible(False)
-        if kind == "classifier":  # back from a generative design: the data's own plan again
-            w._raised_for = "generative"
-            w.show_views_for(w.data_info)
-        if kind == "autoencoder":
+        w.show_views_for(w.data_info)  # which docks are shown follows the design too (hidden_for_design)
+        if kind == "classifier":  # back from a generative design: the data's own front docks again
+            w.replan_docks()
+        elif kind == "autoencoder":
             w.raise_docks("latent_dock")
         elif kind == "gan":
             w.raise_docks("gan_dock", "curves_dock")

@@ -18,22 +18,16 @@ DOCKS = (("regression", "Function fit", "regression_dock"), ("hidden", "Hidden s
 DOCK_NAMES = tuple(d[2] for d in DOCKS)
 
 
-def raise_views_for(window, info) -> str | None:
-    """Bring the docks forward that mean something for a regression or sequence dataset; the kind, or None."""
-    if info is None or not (getattr(info, "task", "") == "regression" or getattr(info, "is_sequence", False)):
-        return None
+def raise_views_for(window, info) -> None:
+    """Bring forward the dock that means most for a sequence or regression dataset (the dock plan of
+    app.main_window decides which are shown)."""
     d = window.docks
     if info.is_sequence:
-        for name in ("boundary_dock", "neuron_dock", "regression_dock"):
-            d[name].setVisible(False)
-        for name in DOCK_NAMES[1:]:
-            d[name].setVisible(True)
-        first = "text_dock" if info.kind == "chars" else "attention_dock" if info.vocab else "hidden_dock"
-        window.raise_docks(first)
-        return "sequence"
-    d["regression_dock"].setVisible(True)
-    window.raise_docks("regression_dock")
-    return "regression"
+        shown = [n for n in ("text_dock", "attention_dock", "hidden_dock") if n in d and not d[n].isHidden()]
+        if shown:
+            window.raise_docks(shown[0])
+    elif "regression_dock" in d:
+        window.raise_docks("regression_dock")
 
 
 def sequence_options(tracker) -> dict:

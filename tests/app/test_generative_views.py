@@ -204,3 +204,31 @@ def test_each_kind_of_data_hides_the_docks_that_have_nothing_to_show(make_window
     assert win.views.curves.series_names() == ("discriminator", "generator")
     win.document.reset(S.load(os.path.join(EXAMPLES, "xor.json")))
     assert win.views.curves.series_names() == ("train", "validation") and shown("boundary_dock")
+
+
+def test_docks_hidden_for_one_kind_of_data_come_back_for_the_next_and_closed_ones_stay_closed(make_window):
+    from app.compare import CompareController
+    from app.kernel_lab import KernelLabController
+
+    win = make_window(S.load(os.path.join(EXAMPLES, "xor.json")),
+                      features=(TrainingController, KernelLabController, CompareController))
+    shown = lambda name: not win.docks[name].isHidden()  # noqa: E731
+    open_example = lambda name: win.document.reset(S.load(os.path.join(EXAMPLES, f"{name}.json")))  # noqa: E731
+    win.docks["landscape_dock"].close()  # the user's choice
+    open_example("regression_sine")
+    assert not shown("evaluation_dock") and shown("regression_dock")
+    open_example("xor")
+    assert shown("evaluation_dock") and shown("roc_dock") and shown("boundary_dock"), "back for classes on a plane"
+    open_example("digits_cnn")
+    assert shown("feature_maps_dock") and shown("filters_dock") and shown("evaluation_dock")
+    assert not shown("boundary_dock")
+    open_example("gan_ring")
+    assert shown("gan_dock") and not shown("evaluation_dock") and not shown("kernel_lab_dock")
+    open_example("lstm_adding")  # an LSTM without attention, regression of a sum: no classes, no attention
+    assert shown("hidden_dock") and not shown("attention_dock") and not shown("text_dock")
+    assert not shown("evaluation_dock") and not shown("gan_dock")
+    open_example("attention_recall")
+    assert shown("attention_dock") and shown("evaluation_dock") and not shown("text_dock")
+    open_example("xor")
+    assert shown("boundary_dock") and shown("kernel_lab_dock") and not shown("hidden_dock")
+    assert not shown("landscape_dock"), "a dock the user closed stays closed"
