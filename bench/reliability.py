@@ -97,6 +97,8 @@ class Bench:
         return self.win
 
     def close_window(self) -> None:
+        from app.gui import destroy_window
+
         win, self.win = self.win, None
         pid = win.training.session.pid
         t0 = time.perf_counter()
@@ -105,8 +107,7 @@ class Bench:
         if took > 1.0:
             self.slow_closes += 1
             print(f"slow close {took:.2f} s", flush=True)
-        win.deleteLater()
-        QApplication.processEvents()
+        destroy_window(win)  # deleteLater alone never runs here (no event loop): every closed window stayed alive
         if pid:
             self.closed_pids.append(pid)
 
