@@ -181,7 +181,8 @@ class Bench:
         self.wait_until(lambda: not any(alive(p) for p in self.closed_pids), 3)
         self.leftover = sum(alive(p) for p in self.closed_pids)
         print(f"cycles {n} in {time.perf_counter() - t0:.0f} s: hangs {self.hangs} errors {self.errors} "
-              f"slow_closes {self.slow_closes} leftover_workers {self.leftover}", flush=True)
+              f"slow_closes {self.slow_closes} leftover_workers {self.leftover}; gui rss {rss_mb(os.getpid()):.0f} MB",
+              flush=True)
 
     # ---- 2. soak --------------------------------------------------------------------------
     def soak(self, minutes: float, interval: float = 30.0) -> float:
