@@ -190,12 +190,16 @@ class TrainingController(QObject):
         return not self.model.active and cmp is not None and cmp.control_from_toolbar(action)
 
     def train(self) -> None:
-        """Start a new run, or resume a paused one."""
+        """Start a new run, or resume the current one.
+
+        While a run exists Resume is sent whatever state the window shows: the window hears of a
+        pause a moment after the worker made it (a Step pauses after its batch, a run started by
+        Step pauses once built), and a Train judged by that stale "running"/"starting" was dropped,
+        so the run stayed paused (bench/reliability.py's hangs). Resuming a running run changes nothing."""
         if self._comparison_takes("train"):
             return
         if self.model.active:
-            if self.model.state == "paused":
-                self._control("resume")
+            self._control("resume")
             return
         self._start(paused=False)
 

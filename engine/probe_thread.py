@@ -61,10 +61,16 @@ class ProbeThread:
         """Copy ``model`` into the shadow and compute ``snapshot``'s extras beside training (call when idle)."""
         if not self._idle.is_set():
             raise RuntimeError("ProbeThread.submit while busy: check idle() first")
+        if self._closed:  # the run was closed (worker's CloseRun) while it trained on: nobody wants this
+            return
         self._sync(model)
         self._idle.clear()
         self._job = snapshot
         self._wake.set()
+        if self._closed:
+            # closed meanwhile: the loop may have ended before it saw this job, and then nothing would
+            # set idle again - the run's final report (wait_idle) blocked its thread, model and data forever
+            self._idle.set()
 
     def close(self) -> None:
         self._closed = True

@@ -110,6 +110,30 @@ def test_step_from_idle_trains_one_batch(trainer_window, qtbot):
     assert ctl.state == "paused"
 
 
+def test_train_wins_over_a_pause_the_window_has_not_heard_of_yet(trainer_window, qtbot):
+    """Train is always the last word: a Step pauses the run a moment before the window hears of it,
+    and a Train given meanwhile (the window still showing "starting" or "running") was dropped, so the
+    run stayed paused (bench/reliability.py: "train -> running (state paused)")."""
+    win, ctl = trainer_window(xor_spec(epochs=100000))
+
+    def still_training() -> bool:
+        first = refreshed_step(ctl, qtbot)
+        qtbot.wait(300)
+        return ctl.state == "running" and refreshed_step(ctl, qtbot) > first
+
+    ctl.step()  # a run started paused, to take one batch...
+    assert ctl.state == "starting"
+    ctl.train()  # ...and Train before it was even built
+    qtbot.waitUntil(lambda: ctl.state == "running" and ctl.run.step > 20, timeout=30000)
+    assert still_training(), "Train given while the run was starting must leave it running"
+
+    ctl.step()  # pauses after one more batch; the window still shows "running"
+    assert ctl.state == "running"
+    ctl.train()
+    qtbot.wait(500)  # the Step's "paused" report, if any, has arrived by now
+    assert still_training(), "Train given after a Step must leave the run running"
+
+
 def test_absurd_learning_rate_ends_with_the_divergence_message(trainer_window, qtbot):
     spec = xor_spec(epochs=50)
     spec.training.optimizer, spec.training.loss, spec.training.lr = "sgd", "mse", 1e6

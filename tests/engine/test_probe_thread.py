@@ -98,3 +98,18 @@ def test_unchanged_arrays_are_sent_once_and_restored_by_the_receiver():
     assert slim.same == ("boundary",) and "boundary" not in slim.extras and slim.extras["pred"] == 3
     merged = P.merge_unchanged(second, received)
     assert merged.extras["boundary"] is big and merged.extras["pred"] == 2 and merged.same == ()
+
+
+def test_a_snapshot_handed_over_after_close_does_not_block_the_run():
+    """A run closed while it trains on (the worker's CloseRun) ends its probe thread; a running snapshot
+    handed over after that left the thread "busy" forever, and the run's final report, which waits for
+    it, blocked the training thread (with its model and data) for the life of the worker."""
+    delivered = []
+    pt = ProbeThread(lambda model: {"x": 1}, delivered.append)
+    model = torch.nn.Linear(2, 1)
+    pt.close()
+    pt._thread.join(5)
+    assert not pt._thread.is_alive()
+    pt.submit(model, "a running snapshot")
+    assert pt.wait_idle(5), "the final report would wait forever"
+    assert delivered == []
