@@ -1,7 +1,5 @@
 """A comparison in the worker (engine.compare_host): bounded snapshots, per-variant control, weights."""
-import multiprocessing as mp
 import os
-import threading
 import time
 
 import numpy as np
@@ -11,8 +9,8 @@ from engine import protocol as P
 from engine import spec as S
 from engine.build import build
 from engine.sweep_spec import Axis, Sweep
-from engine.worker import serve
 from tests.conftest import EXAMPLES
+from tests.engine.harness import events_for, events_until, thread_worker
 
 
 def xor_sweep(lrs, epochs=3000) -> S.Spec:
@@ -23,26 +21,12 @@ def xor_sweep(lrs, epochs=3000) -> S.Spec:
     return spec
 
 
-def worker():
-    a, b = mp.Pipe()
-    threading.Thread(target=serve, args=(b,), daemon=True).start()
-    return a
 
 
-def events_until(conn, stop, timeout=60.0):
-    """Receive events until stop(event) (or the timeout); every event received, in order."""
-    out, end = [], time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        if conn.poll(0.05):
-            ev = conn.recv()
-            out.append(ev)
-            if stop(ev):
-                break
-    return out
 
 
 def test_snapshots_and_probes_stay_bounded_and_one_variant_stops_alone():
-    conn = worker()
+    conn = thread_worker()
     n, rate, interval = 5, 10.0, 0.5
     conn.send(P.StartComparison(1, S.dumps(xor_sweep([0.01, 0.03, 0.1, 0.3, 1.0])), max_rate=rate,
                                 view_options={"probe_interval": interval}))
@@ -78,7 +62,7 @@ def test_snapshots_and_probes_stay_bounded_and_one_variant_stops_alone():
 
 
 def test_a_variants_weights_are_a_normal_state_dict_of_its_design():
-    conn = worker()
+    conn = thread_worker()
     spec = xor_sweep([0.05, 0.5], epochs=2)
     conn.send(P.StartComparison(7, S.dumps(spec)))
     events_until(conn, lambda ev: isinstance(ev, P.ComparisonEnded))
@@ -96,11 +80,11 @@ def test_a_variants_weights_are_a_normal_state_dict_of_its_design():
 
 
 def test_pause_step_and_resume_act_on_every_variant():
-    conn = worker()
+    conn = thread_worker()
     conn.send(P.StartComparison(3, S.dumps(xor_sweep([0.05, 0.2, 0.5]))))
     events_until(conn, lambda ev: isinstance(ev, P.VariantSnapshot) and ev.snapshot.step > 20)
     conn.send(P.Control(3, "pause"))
-    evs = events_until(conn, lambda ev: False, timeout=1.5)  # the pause lands at the next batch
+    evs = events_for(conn, 1.5)  # the pause lands at the next batch
 
     def latest(events):
         out = {}
@@ -112,12 +96,12 @@ def test_pause_step_and_resume_act_on_every_variant():
     paused = latest(evs)
     assert {s.state for s in paused.values()} == {"paused"} and len(paused) == 3
     assert len({s.step for s in paused.values()}) == 1, "one batch: every variant at the same step"
-    still = latest(events_until(conn, lambda ev: False, timeout=0.5))
+    still = latest(events_for(conn, 0.5))
     assert all(s.step == paused[i].step for i, s in still.items()), "nothing trains while paused"
     conn.send(P.Control(3, "step"))
-    stepped = latest(events_until(conn, lambda ev: False, timeout=1.5))
+    stepped = latest(events_for(conn, 1.5))
     assert {s.step for s in stepped.values()} == {next(iter(paused.values())).step + 1}
     conn.send(P.Control(3, "resume"))
-    resumed = latest(events_until(conn, lambda ev: False, timeout=1.5))
+    resumed = latest(events_for(conn, 1.5))
     assert all(s.state == "running" and s.step > paused[i].step + 1 for i, s in resumed.items())
     conn.send(P.Quit())

@@ -1,10 +1,6 @@
 """A saved run through the worker (engine.worker): FetchRunState answers with numpy and JSON only (the
 GUI holds no torch), and StartRun.run_state starts the run paused exactly where it was saved - no
 batch trained - and Resume goes on as an uninterrupted run of the same seed (the reference)."""
-import multiprocessing as mp
-import os
-import threading
-import time
 
 import numpy as np
 import torch
@@ -12,26 +8,7 @@ import torch
 from engine import protocol as P
 from engine import spec as S
 from engine.trainer import Trainer
-from engine.worker import serve
-from tests.conftest import EXAMPLES
-
-
-def xor(epochs: int) -> S.Spec:
-    spec = S.load(os.path.join(EXAMPLES, "xor.json"))
-    spec.training.epochs = epochs
-    spec.training.device = "cpu"
-    return spec
-
-
-def events_until(conn, stop, timeout=60.0):
-    out, end = [], time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        if conn.poll(0.05):
-            ev = conn.recv()
-            out.append(ev)
-            if stop(ev):
-                break
-    return out
+from tests.engine.harness import events_until, thread_worker, xor_spec
 
 
 def leaves(value):
@@ -46,10 +23,9 @@ def leaves(value):
 
 
 def test_saved_state_restarts_paused_and_goes_on_as_if_never_stopped():
-    conn, child = mp.Pipe()
-    threading.Thread(target=serve, args=(child,), daemon=True).start()
+    conn = thread_worker()
     try:
-        conn.send(P.StartRun(1, S.dumps(xor(4)), "cpu"))
+        conn.send(P.StartRun(1, S.dumps(xor_spec(4)), "cpu"))
         events_until(conn, lambda e: isinstance(e, P.RunEnded) and e.run_id == 1)
         conn.send(P.FetchRunState(1))
         got = events_until(conn, lambda e: isinstance(e, P.RunState))[-1]
@@ -58,7 +34,7 @@ def test_saved_state_restarts_paused_and_goes_on_as_if_never_stopped():
         assert all(isinstance(v, (np.ndarray, int, float, str, bool, type(None))) for v in leaves(got.state))
 
         state = got.state
-        conn.send(P.StartRun(2, S.dumps(xor(9)), "cpu", initial_state=state["weights"], run_state=state))
+        conn.send(P.StartRun(2, S.dumps(xor_spec(9)), "cpu", initial_state=state["weights"], run_state=state))
         evs = events_until(conn, lambda e: isinstance(e, P.SnapshotReady) and e.run_id == 2)
         snap = evs[-1].snapshot
         assert snap.state == "paused" and snap.epoch == 4 and snap.step == state["step"]  # no batch trained
@@ -71,7 +47,7 @@ def test_saved_state_restarts_paused_and_goes_on_as_if_never_stopped():
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        ref = Trainer(xor(9), device="cpu", max_rate=0)
+        ref = Trainer(xor_spec(9), device="cpu", max_rate=0)
         ref.run()
     finally:
         torch.set_num_threads(old)

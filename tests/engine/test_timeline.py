@@ -1,8 +1,4 @@
 """The training timeline: checkpoints within a memory budget, the views at an old epoch, forks."""
-import multiprocessing as mp
-import os
-import threading
-import time
 
 import numpy as np
 import torch
@@ -11,8 +7,7 @@ from engine import protocol as P
 from engine import spec as S
 from engine.timeline import LatestOnly, Timeline
 from engine.trainer import Trainer
-from engine.worker import serve
-from tests.conftest import EXAMPLES
+from tests.engine.harness import events_until, thread_worker, xor_spec
 
 MB = 1024 * 1024
 
@@ -78,28 +73,10 @@ def test_only_the_latest_request_is_kept_while_one_is_queued():
 
 # ---- in the worker ------------------------------------------------------------------------------
 
-def xor_spec(epochs: int) -> S.Spec:
-    spec = S.load(os.path.join(EXAMPLES, "xor.json"))
-    spec.training.epochs = epochs
-    spec.training.device = "cpu"
-    return spec
 
 
-def worker():
-    a, b = mp.Pipe()
-    threading.Thread(target=serve, args=(b,), daemon=True).start()
-    return a
 
 
-def events_until(conn, stop, timeout=60.0):
-    out, end = [], time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        if conn.poll(0.05):
-            ev = conn.recv()
-            out.append(ev)
-            if stop(ev):
-                return out
-    raise AssertionError(f"timed out; got {[type(e).__name__ for e in out][-10:]}")
 
 
 def hand_forward_proba(state: dict, points: np.ndarray) -> np.ndarray:
@@ -116,7 +93,7 @@ def hand_forward_proba(state: dict, points: np.ndarray) -> np.ndarray:
 def test_the_views_at_epoch_k_are_those_of_the_weights_the_run_had_at_epoch_k():
     torch.set_num_threads(1)
     spec = xor_spec(epochs=6)
-    conn = worker()
+    conn = thread_worker()
     try:
         conn.send(P.StartRun(1, S.dumps(spec), "cpu", view_options={"grid_res": 30}))
         evs = events_until(conn, lambda ev: isinstance(ev, (P.RunEnded, P.RunFailed)))
@@ -158,7 +135,7 @@ def test_the_views_at_epoch_k_are_those_of_the_weights_the_run_had_at_epoch_k():
 def test_a_fork_starts_from_the_checkpoint_and_numbers_its_epochs_on():
     torch.set_num_threads(1)
     spec = xor_spec(epochs=4)
-    conn = worker()
+    conn = thread_worker()
     try:
         conn.send(P.StartRun(1, S.dumps(spec), "cpu"))
         events_until(conn, lambda ev: isinstance(ev, P.RunEnded))
