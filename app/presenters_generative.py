@@ -142,6 +142,7 @@ def install_generative(controller) -> GenerativePresenter:
         shown["kind"] = kind
         # a GAN's solid and dashed lines are L_D and L_G (engine.gan), not train and validation
         w.views.curves.set_series_names(*(("discriminator", "generator") if kind == "gan" else ("train", "validation")))
+        w.views.curves.set_accuracy_shown(kind == "classifier")  # no accuracy to plot: the loss gets the room
         w.show_views_for(w.data_info)  # which docks are shown follows the design too (hidden_for_design)
         if kind == "classifier":  # back from a generative design: the data's own front docks again
             w.replan_docks()

@@ -202,8 +202,10 @@ def test_each_kind_of_data_hides_the_docks_that_have_nothing_to_show(make_window
     win.document.reset(S.load(os.path.join(EXAMPLES, "gan_ring.json")))
     assert shown("gan_dock") and not shown("boundary_dock") and not shown("roc_dock")
     assert win.views.curves.series_names() == ("discriminator", "generator")
+    assert not win.views.curves.accuracy_shown(), "a GAN has no accuracy: its loss plot takes the room"
     win.document.reset(S.load(os.path.join(EXAMPLES, "xor.json")))
     assert win.views.curves.series_names() == ("train", "validation") and shown("boundary_dock")
+    assert win.views.curves.accuracy_shown()
 
 
 def test_docks_hidden_for_one_kind_of_data_come_back_for_the_next_and_closed_ones_stay_closed(make_window):

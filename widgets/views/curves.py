@@ -408,6 +408,22 @@ class CurvesView(QWidget):
         self.acc_plot.setLimits(yMin=-105 if regression else -5)  # R^2 starts below 0 on a fresh net
         self._show_latest()
 
+    def set_accuracy_shown(self, shown: bool) -> None:
+        """Show the accuracy (or R²) plot, or give its room to the loss (autoencoders and GANs have no score)."""
+        if shown == self.accuracy_shown():
+            return
+        ci = self.graphics.ci
+        if shown:
+            ci.addItem(self.acc_plot, row=1, col=0)
+        else:
+            ci.removeItem(self.acc_plot)
+        self.loss_plot.setLabel("bottom", "" if shown else "epoch", color=_TEXT)
+        self.loss_plot.getAxis("bottom").setStyle(showValues=not shown)
+        self._show_latest()
+
+    def accuracy_shown(self) -> bool:
+        return self.acc_plot.scene() is not None
+
     def latest_text(self) -> str:
         """The latest-values line as plain text, e.g. 'epoch 37  loss 0.081 / 0.094  acc 98.7% / 97.5%'."""
         h = self._history
@@ -416,8 +432,10 @@ class CurvesView(QWidget):
         last = {k: float(v[-1]) for k, v in h.items()}
         ep = last["epoch"]
         ep_s = str(int(ep)) if math.isfinite(ep) and ep == int(ep) else f"{ep:g}"
-        return (f"epoch {ep_s}  loss {_fmt_loss(last['train_loss'])} / {_fmt_loss(last['val_loss'])}  "
-                f"{self.score} {_fmt_acc(last['train_acc'])} / {_fmt_acc(last['val_acc'])}")
+        text = f"epoch {ep_s}  loss {_fmt_loss(last['train_loss'])} / {_fmt_loss(last['val_loss'])}"
+        if self.accuracy_shown():
+            text += f"  {self.score} {_fmt_acc(last['train_acc'])} / {_fmt_acc(last['val_acc'])}"
+        return text
 
     # ---- drawing ------------------------------------------------------------------------------
     def _series(self, h: dict[str, np.ndarray], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -461,8 +479,9 @@ class CurvesView(QWidget):
         v = lambda s: f"<span style='color:{VAL_COLOR}'>{s}</span>"
         # Each group stays on one line (&nbsp; inside); a narrow dock wraps between groups.
         groups = (f"<b>{ep.replace(' ', '&nbsp;')}</b>",
-                  f"loss&nbsp;{t(_fmt_loss(last['train_loss']))}&nbsp;/&nbsp;{v(_fmt_loss(last['val_loss']))}",
-                  f"{self.score}&nbsp;{t(_fmt_acc(last['train_acc']))}&nbsp;/&nbsp;{v(_fmt_acc(last['val_acc']))}")
+                  f"loss&nbsp;{t(_fmt_loss(last['train_loss']))}&nbsp;/&nbsp;{v(_fmt_loss(last['val_loss']))}")
+        if self.accuracy_shown():
+            groups += (f"{self.score}&nbsp;{t(_fmt_acc(last['train_acc']))}&nbsp;/&nbsp;{v(_fmt_acc(last['val_acc']))}",)
         self.latest_label.setText(f"<span style='color:{_TEXT}'>{'&nbsp; '.join(groups)}</span>")
 
     # ---- handlers -----------------------------------------------------------------------------
