@@ -22,13 +22,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import posixpath
 import time
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine import archive as A
 from engine import spec as S
 
 FORMAT_NAME = "neural-playground-run"
@@ -37,10 +37,10 @@ EXTENSION = ".nprun"
 MAX_UNPACKED = 2 * 1024 ** 3  # bytes all members may unpack to together
 ALWAYS = ("manifest.json", "design.json", "views.json")
 WITH_RUN = ("run.json", "weights.safetensors", "optimizer.safetensors", "state.safetensors")
-_CHUNK = 1 << 20
+FOLDER = "the run's folder"
 
 
-class RunFileError(ValueError):
+class RunFileError(A.ArchiveError):
     """A run file that cannot be used; the message names the file's problem and what to do."""
 
 
@@ -125,30 +125,11 @@ def _json_safe(value):
 # ---- reading --------------------------------------------------------------------------------
 
 def check_member_name(name: str) -> None:
-    """Refuse a member name that is not a plain relative path inside the archive's folder."""
-    bad = (not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name
-           or (len(name) > 1 and name[1] == ":")  # C:... on Windows
-           or any(part in ("..", "") for part in name.rstrip("/").split("/"))
-           or posixpath.normpath(name) != name.rstrip("/"))
-    if bad:
-        raise RunFileError(f"member {name!r} would be unpacked outside the run's folder - this file was not "
-                           "written by Neural Playground or has been tampered with; it was not opened")
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int]) -> bytes:
-    """The member's bytes, counting them against ``budget`` (bytes left) as they come."""
-    out = bytearray()
-    with zf.open(info) as fh:
-        while True:
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                break
-            out += chunk
-            budget[0] -= len(chunk)
-            if len(out) > info.file_size or budget[0] < 0:
-                raise RunFileError(f"member {info.filename!r} unpacks to more than its header says or more than "
-                                   "the size limit - the file is damaged or hostile; it was not opened")
-    return bytes(out)
+    """Refuse a member name that is not a plain relative path inside the run's folder."""
+    try:
+        A.check_member_name(name, FOLDER)
+    except A.ArchiveError as exc:
+        raise RunFileError(str(exc)) from None
 
 
 def _json_member(name: str, data: bytes):
@@ -173,44 +154,27 @@ def read_run(path: str | os.PathLike, limit: int = MAX_UNPACKED) -> RunFile:
     """Read a run file; raises RunFileError (never another exception for a bad file)."""
     name = os.path.basename(os.fspath(path))
     try:
-        zf = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise RunFileError(f"{name}: no such file") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise RunFileError(f"{name} is not a readable run file ({exc}) - it may be truncated or not a "
-                           f"{EXTENSION} file; open an older copy or the autosave") from None
+        raw = A.read_zip(path, limit, what="run file", extension=EXTENSION, folder=FOLDER,
+                         fix="open an older copy or the autosave", check_names=_check_names)
+    except A.ArchiveError as exc:
+        raise RunFileError(str(exc)) from None
     try:
-        with zf:
-            return _read(zf, limit)
+        return _read(raw)
     except RunFileError as exc:
         raise RunFileError(f"{name}: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-        # CRC mismatch, a truncated member, an unsupported compression or encryption
-        raise RunFileError(f"{name} is damaged ({type(exc).__name__}: {exc}) - it was not opened; "
-                           "open an older copy or the autosave") from None
 
 
-def _read(zf: zipfile.ZipFile, limit: int) -> RunFile:
-    infos = zf.infolist()
-    names = [i.filename for i in infos]
-    for n in names:
-        check_member_name(n)
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise RunFileError(f"member {dup[0]!r} appears twice - the file was tampered with; it was not opened")
+def _check_names(names: list[str]) -> None:
     unknown = [n for n in names if n not in ALWAYS + WITH_RUN]
     if unknown:
         raise RunFileError(f"unknown member {unknown[0]!r} - a run file holds only {', '.join(ALWAYS + WITH_RUN)}; "
                            "it may come from a newer version of Neural Playground (update it) or another program")
-    declared = sum(i.file_size for i in infos)
-    if declared > limit:
-        raise RunFileError(f"the members would unpack to {declared:,} bytes, more than the limit of {limit:,} - "
-                           "it was not opened (a damaged or hostile file)")
     for n in ALWAYS:
         if n not in names:
             raise RunFileError(f"member {n!r} is missing - the file is incomplete; open an older copy or the autosave")
-    budget = [limit]
-    raw = {i.filename: _read_member(zf, i, budget) for i in infos}
+
+
+def _read(raw: dict[str, bytes]) -> RunFile:
     manifest = _json_member("manifest.json", raw["manifest.json"])
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise RunFileError(f"member 'manifest.json' does not name the format {FORMAT_NAME!r} - "
