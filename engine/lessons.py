@@ -157,37 +157,119 @@ def apply_variant(design: S.Spec, variant: dict) -> S.Spec:
     return spec
 
 
+class LessonError(ValueError):
+    """A lesson file that cannot be used; the message names the file, the field and the fix."""
+
+
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
+_STEP_FIELDS = ("text", "variant", "dock", "button", "preset")
+
+
 def load_lesson(path: str) -> Lesson:
     """Read one lesson file: name, title, group, order, text, design (full or compact), variants,
-    steps [{text, variant?, dock?, button?, preset?}], claims [{check, ...args}]."""
-    with open(path, encoding="utf-8") as fh:
-        d = json.load(fh)
-    design = d["design"]
-    if "chain" in design:
-        spec = chain_spec(design)
-    else:
-        spec = S.spec_from_dict(design)
+    steps [{text, variant?, dock?, button?, preset?}], claims [{check, ...args}]. Raises LessonError
+    (a ValueError) naming the file and the field for anything else."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            d = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LessonError(f"{os.path.basename(path)} is not valid JSON ({exc}) - fix the file or export it again") from None
+    return lesson_from_dict(d, path)
+
+
+def lesson_from_dict(d: Any, source: str) -> Lesson:
+    """A lesson from its JSON object; every field is checked, so a lesson from a bundle someone sent
+    fails here with a message rather than later, half-way through a run."""
+    where = os.path.basename(source) or source
+
+    def bad(fld: str, why: str):
+        return LessonError(f"{where}: field '{fld}' {why}")
+
+    if not isinstance(d, dict):
+        raise LessonError(f"{where}: the top level must be a JSON object {{...}} with name, title, group, text, "
+                          "design and claims")
+    for fld in ("name", "title", "group", "text"):
+        if not isinstance(d.get(fld), str) or not d[fld].strip():
+            raise bad(fld, "is missing or not text")
+    if not set(d["name"]) <= NAME_CHARS or len(d["name"]) > 64:
+        raise bad("name", f"{d['name']!r} must be up to 64 lower-case letters, digits, '_' or '-' (it names the file)")
+    if d["group"] not in GROUPS:
+        raise bad("group", f"{d['group']!r} is not one of {', '.join(GROUPS)}")
+    order = d.get("order", 0)
+    if not isinstance(order, (int, float)) or isinstance(order, bool):
+        raise bad("order", "must be a number")
+    variants = d.get("variants", {}) or {"default": {}}
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise bad("variants", "must be an object of variant objects {name: {label, training, ...}}")
+    steps = d.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise bad("steps", "must be a list of objects {text, variant?, dock?, button?, preset?}")
+    for i, s in enumerate(steps):
+        extra = sorted(set(s) - set(_STEP_FIELDS))
+        if extra or not isinstance(s.get("text"), str) or not all(isinstance(v, str) for v in s.values()):
+            raise bad(f"steps[{i}]", f"must have text and only {', '.join(_STEP_FIELDS[1:])} as text"
+                      + (f" (unknown: {', '.join(extra)})" if extra else ""))
+        if s.get("variant") and s["variant"] not in variants:
+            raise bad(f"steps[{i}].variant", f"names a variant {s['variant']!r} that is not defined")
+    claims = d.get("claims")
+    if not isinstance(claims, list) or not all(isinstance(c, dict) and isinstance(c.get("check"), str) for c in claims):
+        raise bad("claims", "must be a list of objects, each with a 'check'")
+    design = d.get("design")
+    if not isinstance(design, dict):
+        raise bad("design", "must be an object: a design or the compact {dataset, chain, training} form")
+    try:
+        spec = chain_spec(design) if "chain" in design else S.spec_from_dict(design)
+        S.spec_from_dict(spec.to_dict())  # the compact form is checked like any design file
+    except S.SpecError as exc:
+        raise bad("design", "is not a usable design:\n" + str(exc)) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise bad("design", f"is not a usable design ({type(exc).__name__}: {exc})") from None
     spec.name = d["title"]
     spec.notes = d["text"]
-    lesson = Lesson(name=d["name"], title=d["title"], group=d["group"], order=int(d.get("order", 0)), text=d["text"],
-                    design=spec, variants=d.get("variants", {}) or {"default": {}},
-                    steps=[Step(**s) for s in d.get("steps", [])],
-                    claims=[Claim(c["check"], {k: v for k, v in c.items() if k != "check"}) for c in d["claims"]],
-                    source=path)
-    if lesson.group not in GROUPS:
-        raise ValueError(f"{path}: group {lesson.group!r} is not one of {', '.join(GROUPS)}")
-    for c in lesson.claims:
+    lesson = Lesson(name=d["name"], title=d["title"], group=d["group"], order=int(order), text=d["text"],
+                    design=spec, variants=variants, steps=[Step(**s) for s in steps],
+                    claims=[Claim(c["check"], {k: v for k, v in c.items() if k != "check"}) for c in claims],
+                    source=source)
+    for name in variants:
+        try:
+            S.spec_from_dict(lesson.variant_spec(name).to_dict())
+        except S.SpecError as exc:
+            raise bad(f"variants.{name}", "does not give a usable design:\n" + str(exc)) from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise bad(f"variants.{name}", f"cannot be applied ({exc})") from None
+    for i, c in enumerate(lesson.claims):
         if c.check not in CLAIMS:
-            raise ValueError(f"{path}: unknown check {c.check!r}")
+            raise bad(f"claims[{i}].check", f"{c.check!r} is not one of {', '.join(sorted(CLAIMS))}")
         for r in c.runs:
             if r not in lesson.variants:
-                raise ValueError(f"{path}: claim {c.check} names a variant {r!r} that is not defined")
+                raise bad(f"claims[{i}]", f"({c.check}) names a variant {r!r} that is not defined")
     return lesson
 
 
-def all_lessons(folder: str = LESSONS_DIR) -> list[Lesson]:
+def all_lessons(folder: str = LESSONS_DIR, user_folder: str | None = None) -> list[Lesson]:
+    """The shipped lessons in ``folder``, then those a user installed in ``user_folder`` (when given):
+    a user lesson that cannot be read, or whose name a shipped lesson took since, is left out
+    (``user_lessons`` says why)."""
     out = [load_lesson(os.path.join(folder, f)) for f in sorted(os.listdir(folder)) if f.endswith(".json")]
+    if user_folder:
+        shipped = {les.name for les in out}
+        out += [les for les in user_lessons(user_folder)[0] if les.name not in shipped]
     return sorted(out, key=lambda les: (GROUPS.index(les.group), les.order, les.name))
+
+
+def user_lessons(folder: str) -> tuple[list[Lesson], list[str]]:
+    """(lessons, problems) of the installed lessons in ``folder``; a missing folder has none."""
+    lessons, problems = [], []
+    try:
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".json"))
+    except OSError:
+        return [], []
+    for f in files:
+        try:
+            lessons.append(load_lesson(os.path.join(folder, f)))
+        except (LessonError, OSError) as exc:
+            problems.append(str(exc))
+    return lessons, problems
 
 
 def find(name: str, folder: str = LESSONS_DIR) -> Lesson:
