@@ -116,6 +116,8 @@ class FileOpsMixin:
         that cannot be used leaves the open design untouched."""
         if path.lower().endswith(".nprun") and hasattr(self, "runfiles"):
             return self.runfiles.open_run(path)
+        if path.lower().endswith(".nplesson") and hasattr(self, "lessons"):
+            return self.lessons.import_bundle(path)
         try:
             spec = read_design(path)
         except SpecError as exc:

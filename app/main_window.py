@@ -578,7 +578,8 @@ class MainWindow(FileOpsMixin, QMainWindow):
     @staticmethod
     def _dropped_json(mime: QMimeData) -> str | None:
         urls = mime.urls() if mime.hasUrls() else []
-        ends = (".json", ".nprun")  # a design, or a run file (FileOps.open_path hands it to app.runfiles)
+        ends = (".json", ".nprun", ".nplesson")  # a design, a run file or a lesson bundle (FileOps.open_path
+        # hands the last two to app.runfiles and app.lessons)
         return next((u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile().lower().endswith(ends)), None)
 
     # ---- refresh after every edit ----------------------------------------------------------

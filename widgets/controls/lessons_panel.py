@@ -76,6 +76,22 @@ class LessonsPanel(QWidget):
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
 
+    def select_lesson(self, name: str) -> bool:
+        """Make the lesson ``name`` the tree's current item (scrolled to); False if it is not listed."""
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                it = top.child(j)
+                if it.data(0, Qt.UserRole) == name:
+                    self.tree.setCurrentItem(it)
+                    self.tree.scrollToItem(it)
+                    return True
+        return False
+
+    def selected_lesson(self) -> str:
+        it = self.tree.currentItem()
+        return (it.data(0, Qt.UserRole) or "") if it is not None else ""
+
     def _on_tree_item(self, item: QTreeWidgetItem, _col: int = 0) -> None:
         name = item.data(0, Qt.UserRole)
         if name:
