@@ -3,6 +3,7 @@
     python main.py [DESIGN.json] [--screenshot OUT.png]   start the desktop app
     python main.py train DESIGN.json [options]            train headlessly (see --help)
     python main.py lesson [--list | NAME [--check]]       list lessons, check one's claims headlessly
+    python main.py lesson --install BUNDLE.nplesson       install a lesson bundle for the app
     python main.py export-project DESIGN.json OUTDIR      write the design as a plain PyTorch project
 
 Installed with ``pip install .`` the same is the ``neural-playground`` command.
@@ -20,12 +21,25 @@ def main(argv: list[str]) -> int:
 
         return export_project_main(argv[1:])
     if argv and argv[0] == "lesson":
-        from engine.lesson_cli import main as lesson_main  # no Qt either
+        from engine.lesson_cli import main as lesson_main  # no Qt either (but --install may ask for it)
 
-        return lesson_main(argv[1:])
+        return lesson_main(argv[1:], _app_data_folder)
     from app.gui import main as gui_main
 
     return gui_main(argv)
+
+
+def _app_data_folder() -> str:
+    """The folder the GUI keeps its files in (for ``lesson --install``): Qt knows where it is."""
+    import os
+
+    from PySide6.QtCore import QCoreApplication
+
+    from app.runfiles import data_folder
+
+    QCoreApplication.setOrganizationName(os.environ.get("NP_SETTINGS_ORG") or "NeuralPlayground")  # as app.gui does
+    QCoreApplication.setApplicationName("Neural Playground")
+    return data_folder()
 
 
 def console() -> int:

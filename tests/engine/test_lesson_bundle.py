@@ -214,3 +214,24 @@ def test_every_shipped_lesson_passes_the_bundle_checks(tmp_path):
     B.export_bundle(tmp_path / "all.nplesson", LS.all_lessons())
     lessons, _data, readme = B.read_bundle(tmp_path / "all.nplesson")
     assert sorted(les.name for les in lessons) == sorted(les.name for les in LS.all_lessons()) and readme == ""
+
+
+def test_cli_installs_a_bundle_and_refuses_a_bad_one(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    good = _zip(tmp_path / "g.nplesson", {"cli_momentum.json": _renamed(new="cli_momentum")})
+    bad = _zip(tmp_path / "b.nplesson", {"../cli_momentum.json": _renamed(new="cli_momentum")})
+    data = str(tmp_path / "data")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "main.py", "lesson", *args], capture_output=True, text=True,
+                              timeout=120, cwd=root)
+
+    r = run("--install", str(bad), "--data", data)
+    assert r.returncode == 1 and "outside the lessons folder" in r.stderr and not os.path.exists(data)
+    r = run("--install", str(good), "--data", data)
+    assert r.returncode == 0 and "cli_momentum" in r.stdout
+    r = run("--list", "--data", data)
+    assert "My Momentum" in r.stdout
