@@ -60,7 +60,7 @@ def read_bundle(path: str | os.PathLike, limit: int = MAX_UNPACKED) -> tuple[lis
             continue
         try:
             d = json.loads(blob.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[...]]]]
             raise BundleError(f"{name}: member {member!r} is not valid JSON ({exc}) - fix the lesson file and "
                               "make the bundle again") from None
         try:
@@ -84,7 +84,10 @@ def _check_designs(bundle: str, member: str, les: LS.Lesson) -> None:
 
     for variant in ["design", *les.variants]:
         spec = les.design if variant == "design" else les.variant_spec(variant)
-        errs = validation.errors(validation.validate(spec))
+        try:
+            errs = validation.errors(validation.validate(spec))
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            errs = [f"{type(exc).__name__}: {exc}"]
         if errs:
             fld = "design" if variant == "design" else f"variants.{variant}"
             raise BundleError(f"{bundle}: {member}: field '{fld}' is not a usable design: "
@@ -97,7 +100,7 @@ def install_bundle(path: str | os.PathLike, user_folder: str, shipped_folder: st
     OSError when the folder cannot be written."""
     name = os.path.basename(os.fspath(path))
     lessons, data, _readme = read_bundle(path)
-    shipped = {f[:-len(".json")] for f in os.listdir(shipped_folder) if f.endswith(".json")}
+    shipped = {les.name for les in LS.all_lessons(shipped_folder)}
     clash = [les.name for les in lessons if les.name in shipped]
     if clash:
         raise BundleError(f"{name}: the lesson {clash[0]!r} has the name of a lesson that comes with Neural "

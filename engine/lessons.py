@@ -172,7 +172,7 @@ def load_lesson(path: str) -> Lesson:
     try:
         with open(path, encoding="utf-8") as fh:
             d = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise LessonError(f"{os.path.basename(path)} is not valid JSON ({exc}) - fix the file or export it again") from None
     return lesson_from_dict(d, path)
 

@@ -155,6 +155,12 @@ def test_invalid_lesson_json_names_the_file_and_the_field(tmp_path, user, edit, 
 def test_not_json_and_misnamed_members_are_named(tmp_path, user):
     with pytest.raises(B.BundleError, match="'my_momentum.json' is not valid JSON"):
         B.install_bundle(_zip(tmp_path / "j.nplesson", {"my_momentum.json": "{nope"}), user)
+    with pytest.raises(B.BundleError, match="'deep.json' is not valid JSON"):
+        B.install_bundle(_zip(tmp_path / "d.nplesson", {"deep.json": "[" * 200_000 + "]" * 200_000}), user)
+    d = _renamed()
+    d["design"]["chain"][0][1]["units"] = "many"
+    with pytest.raises(B.BundleError, match="my_momentum.json: field 'design' is not a usable design"):
+        B.install_bundle(_zip(tmp_path / "u.nplesson", {"my_momentum.json": d}), user)
     with pytest.raises(B.BundleError, match="rename it my_momentum.json"):
         B.install_bundle(_zip(tmp_path / "n.nplesson", {"other.json": _renamed()}), user)
     _nothing_installed(user)
