@@ -19,11 +19,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.runfiles import data_folder
 from engine import lesson_bundle as LB
-
 from engine import lessons as LS
 from engine import protocol as P
 from widgets.controls.lessons_panel import LessonsPanel
-
 
 BUNDLE_FILTER = f"Lesson bundles (*{LB.EXTENSION});;All files (*)"
 
