@@ -150,7 +150,7 @@ class RunSession(QObject):
 
             ctx = mp.get_context("spawn")  # never fork a process that runs Qt threads
             self._conn, child = ctx.Pipe()
-            self._proc = ctx.Process(target=worker.serve, args=(child,), name="np-worker", daemon=True)
+            self._proc = ctx.Process(target=worker.serve_process, args=(child,), name="np-worker", daemon=True)
             with _main_module_hidden():
                 self._proc.start()
             child.close()

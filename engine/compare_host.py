@@ -123,7 +123,9 @@ class CompareHost:
                 tr.call_soon(tr.report)
 
     def _send_weights(self, tr, index: int, local: int) -> None:
-        state = {k: v.detach().cpu().numpy().copy() for k, v in tr.model_for(local).state_dict().items()}
+        from engine.model_utils import state_to_numpy  # torch: this module is imported before it is loaded
+
+        state = state_to_numpy(tr.model_for(local))
         self._send(P.VariantWeights(self.run_id, index, tr.step, state))
 
     # ---- the comparison's threads --------------------------------------------------------

@@ -54,3 +54,8 @@ def as_sample(model, x_np: np.ndarray) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError("sample contains NaN or infinite values - redraw or pick another sample")
     return x
+
+
+def state_to_numpy(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The model's state dict as CPU numpy copies: what crosses to the GUI, a run file or a checkpoint."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}

@@ -82,6 +82,8 @@ def capture(trainer) -> dict:
     """The trainer's state as plain data (call on its training thread, between batches)."""
     import torch
 
+    from engine.model_utils import state_to_numpy
+
     opt = getattr(trainer, "optimizer", None)
     others = [v for v in vars(trainer).values() if isinstance(v, torch.optim.Optimizer) and v is not opt]
     if not isinstance(opt, torch.optim.Optimizer) or others:
@@ -102,7 +104,7 @@ def capture(trainer) -> dict:
         progress = None
     return {
         "progress": progress,
-        "weights": {k: v.detach().cpu().numpy().copy() for k, v in trainer.model.state_dict().items()},
+        "weights": state_to_numpy(trainer.model),
         "optimizer": {"structure": structure, "tensors": opt_tensors},
         "scheduler": _to_plain(sched.state_dict(), {}, "scheduler") if sched is not None else None,
         "history": {k: np.asarray(v, dtype=np.float64) for k, v in trainer.history.items()},

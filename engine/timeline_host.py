@@ -19,12 +19,8 @@ import numpy as np
 import torch
 
 from engine import protocol as P
+from engine.model_utils import state_to_numpy
 from engine.timeline import BUDGET_BYTES, LatestOnly, Timeline
-
-
-def state_to_numpy(model) -> dict[str, np.ndarray]:
-    """CPU numpy copies of the model's state dict (the same as engine.worker.state_to_numpy)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
 class RunTimeline:

@@ -13,6 +13,8 @@ Only this module's ``serve`` reads commands; everything it sends is an engine.pr
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import traceback
@@ -23,10 +25,6 @@ import numpy as np
 from engine import protocol as P
 
 DATA_CACHE_SIZE = 3  # datasets kept loaded: comparing runs on one dataset loads it once
-
-
-def state_to_numpy(model) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
 class _Sender:
@@ -130,6 +128,8 @@ class RunHost:
         elif isinstance(cmd, P.Refresh):
             tr.call_soon(tr.report)
         elif isinstance(cmd, P.FetchWeights):
+            from engine.model_utils import state_to_numpy  # torch: the GUI imports this module too
+
             tr.call_soon(lambda: self._send(P.Weights(self.run_id, tr.step, state_to_numpy(tr.model))))
         elif isinstance(cmd, P.FetchRunState):
             tr.call_soon(lambda: self._send(self._run_state()))
@@ -226,6 +226,7 @@ class RunHost:
                 model = build(spec, data.info)
             state = cmd.initial_state
             if cmd.keep_from is not None:  # a structural edit: keep what fits, the rest as freshly built
+                from engine.model_utils import state_to_numpy
                 from engine.weight_transfer import transfer
 
                 old_spec = S.loads(cmd.keep_from_spec) if cmd.keep_from_spec else None
@@ -322,6 +323,22 @@ def kernel_lab(cmd: P.KernelLab) -> P.KernelLabResult:
     except (LabError, TypeError, RuntimeError) as exc:
         return P.KernelLabResult(cmd.request_id, error=str(exc) or type(exc).__name__)
     return P.KernelLabResult(cmd.request_id, r.output, r.formula, r.layer, r.params, r.pad)
+
+
+def serve_process(conn) -> None:
+    """serve() as the trainer process's entry point. It ends with os._exit: the interpreter's own
+    teardown aborted the process ("terminate called without an active exception", exit -6) when a
+    run's daemon thread was still inside a torch call. Every event has been sent by then."""
+    code = 0
+    try:
+        serve(conn)
+    except BaseException:  # noqa: BLE001 - the process ends here either way; say why first
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def serve(conn) -> None:

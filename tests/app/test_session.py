@@ -204,6 +204,21 @@ def test_closing_ends_the_worker_process_at_once(process_session, qtbot):
     assert wait_until(lambda: _gone(pid), 2), "the worker process is gone"
 
 
+def test_the_worker_process_ends_cleanly_when_told_to_quit_mid_training(process_session, qtbot):
+    from tests.conftest import EXAMPLES
+
+    s = process_session
+    rec = Recorder(s)
+    spec = S.load(os.path.join(EXAMPLES, "digits_cnn.json"))  # a CNN: its run thread is inside torch at Quit
+    spec.training.epochs, spec.training.device = 1000, "cpu"
+    rid = s.start_run(S.dumps(spec))
+    assert wait_until(lambda: rec.step(rid) > 10, 90)
+    proc = s._proc
+    s.send(P.Quit())
+    proc.join(30)
+    assert proc.exitcode == 0, f"the trainer process ended with {proc.exitcode} (-6: aborted in its teardown)"
+
+
 def test_closing_while_the_worker_imports_torch_is_instant(qtbot):
     s = RunSession(in_thread=False)
     s.start_worker()

@@ -12,9 +12,9 @@ from engine import datasets, health
 from engine import spec as S
 from engine.build import build
 from engine.diagnostics import HIST_BINS, MAX_COLUMNS, Diagnostics
+from engine.model_utils import state_to_numpy
 from engine.probes import Prober
 from engine.trainer import Trainer
-from engine.worker import state_to_numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUIET = {"boundary": False, "neurons": False, "weights": False, "confusion": False}  # only what is tested
