@@ -2,6 +2,7 @@
 import json
 import os
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -434,3 +435,42 @@ def test_an_11_layer_cnn_stays_legible_after_auto_layout_and_fit(make_window, qt
     view = canvas.viewport().rect()
     for lay in win.document.spec.layers:
         assert view.contains(canvas.mapFromScene(*lay.pos)), lay.id  # and all of them are in view
+
+
+@pytest.mark.parametrize("fault", ["read-only folder", "full disk", "interrupted write"])
+def test_a_failed_save_keeps_the_previous_file_and_the_open_design_and_says_why(make_window, tmp_path, monkeypatch,
+                                                                                 fault):
+    import errno
+    import tempfile
+
+    win = make_window()
+    path = str(tmp_path / "design.json")
+    assert win._save_to(path)
+    before = open(path, "rb").read()
+    win.document.set_param("dense1", "units", 9)
+    edited = win.document.spec.to_dict()
+    shown = []
+    win.show_error = lambda title, text: shown.append(text)
+    if fault == "read-only folder":  # root ignores chmod: this is what the OS answers a user there
+        def mkstemp(*_a, **_k):
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path))
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    elif fault == "full disk":
+        def fsync(_fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(os, "fsync", fsync)
+    else:  # the process is interrupted after the temporary file is written, before it replaces the old one
+        def replace(*_a):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(os, "replace", replace)
+    if fault == "interrupted write":
+        with pytest.raises(KeyboardInterrupt):
+            win._save_to(path)
+    else:
+        assert not win._save_to(path)
+        words = {"read-only folder": "Permission denied", "full disk": "No space left"}[fault]
+        assert len(shown) == 1 and words in shown[0] and "still open" in shown[0]
+    monkeypatch.undo()
+    assert open(path, "rb").read() == before, "the previous file is intact"
+    assert sorted(os.listdir(tmp_path)) == ["design.json"], "no temporary file is left behind"
+    assert win.document.spec.to_dict() == edited and win.isWindowModified(), "the edit is still open, unsaved"
