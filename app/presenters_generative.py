@@ -150,6 +150,9 @@ def install_generative(controller) -> GenerativePresenter:
             w.raise_docks("latent_dock")
         elif kind == "gan":
             w.raise_docks("gan_dock", "curves_dock")
+            # the generated points are the picture that matters: most of the right column for them
+            w.resizeDocks([w.docks["inspector_dock"], w.docks["gan_dock"]],
+                          [int(w.height() * 0.35), int(w.height() * 0.65)], Qt.Vertical)
 
     def on_drawn(points: np.ndarray) -> None:
         spec = w.document.spec

@@ -91,6 +91,8 @@ class TimelineController(QObject):
         self.training.w.status(f"Forked from epoch {ev.epoch}: a new run with the current settings", 0)
 
     def _on_model_run(self, run) -> None:
+        # autoencoder and GAN runs keep no checkpoints (engine.timeline_host.can_record): no slider for them
+        self.bar.setVisible(run is None or run.spec.generative is None)
         self.bar.clear()
         self.curves.set_marker(None)
         self.curves.set_previous_label("before fork" if self._forked and run is not None else "previous run")

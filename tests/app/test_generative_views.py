@@ -116,6 +116,7 @@ def test_gan_points_move_toward_the_ring_and_the_heat_map_changes(trainer_window
     # arrows start on generated points
     ax, _ = gv.arrow_item.getData()
     assert np.allclose(ax[0::2][:5], gv.fake[:5, 0])
+    assert ctl.timeline.bar.isHidden(), "a GAN run keeps no checkpoints: no timeline slider"
     # the finished run's measured layer costs reach the canvas for both networks (each on its own input)
     qtbot.waitUntil(lambda: {"g_dense1", "d_dense1"} <= set(win.canvas._costs), timeout=30000)
 
