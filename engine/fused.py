@@ -201,6 +201,7 @@ class Fused:
         _need(all(p.device == dev for p in params) and dev.type == tr.device.type, "one device, the trainer's")
         _need("forward" not in vars(model), "model.forward replaced on the instance (a wrapper must see every call)")
         x = tr._x
+        _need(isinstance(linears[0], nn.Linear), "a Dense layer first")  # Input -> Activation -> ... stays eager
         _need(x.dim() == 2 and x.dtype == torch.float32 and x.shape[1] == linears[0].in_features, "flat float inputs")
         _need(tr._xv.dim() == 2 and tr._xv.dtype == torch.float32, "flat float validation inputs")
         k = linears[-1].out_features

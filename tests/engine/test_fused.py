@@ -108,7 +108,8 @@ def test_the_playground_example_takes_the_fused_path_and_equals_eager():
     assert_close_runs(trained(spec, data, False, epochs=4), trained(spec, data, True, epochs=4))
 
 
-@pytest.mark.parametrize("change", ["dropout", "rmsprop", "batchnorm", "step-hook", "deeper-than-playground"])
+@pytest.mark.parametrize("change", ["dropout", "rmsprop", "batchnorm", "step-hook", "deeper-than-playground",
+                                    "activation-first"])
 def test_designs_it_cannot_match_stay_eager_and_still_train(change):
     layers = list(TANH)
     settings = {}
@@ -120,6 +121,8 @@ def test_designs_it_cannot_match_stay_eager_and_still_train(change):
         settings["optimizer"] = "rmsprop"
     elif change == "deeper-than-playground":  # 7 hidden Dense layers + the head: more than TensorFlow Playground's 6
         layers = TANH * 7
+    elif change == "activation-first":  # Input -> Activation -> Output (found by NP_SLOW=3000 of test_whole_system)
+        layers = [TANH[1]]
     spec = chain_spec(XOR, layers, **settings)
     tr = Trainer(spec)
     steps = [0]
